@@ -1,0 +1,70 @@
+"""Every data contract of Preference Studio, declared once.
+
+Table and column names for the vote log, the published preference dataset, the
+Image Ranker files and the score tables live here; every reader and writer imports
+them from this module instead of spelling strings again.
+"""
+
+from __future__ import annotations
+
+DEFAULT_INSTRUCTION = "Which image has better overall quality?"
+DEFAULT_MODEL_ID = "fancyfeast/joyquality-siglip2-so400m-512-16-o8eg1n4c"
+
+# Outcomes of one comparison, from the point of view of the pair as shown.
+LEFT, RIGHT, TIE = "left", "right", "tie"
+OUTCOMES = (LEFT, RIGHT, TIE)
+
+# --- Leaderboard / our own export (JSON and CSV) -------------------------------------
+LEADERBOARD_COLUMNS = (
+    "rank",
+    "uid",
+    "path",
+    "mu",
+    "sigma",
+    "conservative",
+    "wins",
+    "losses",
+    "ties",
+    "comparisons",
+    "excluded",
+    "exclusion_reason",
+)
+
+# --- Image Ranker's files (exact headers) ---------------------------------------------
+IR_COMPARISONS_HEADER = ("Winner", "Loser")
+IR_RANKINGS_HEADER = ("Image", "ELO", "Uncertainty", "Upvotes", "Downvotes")
+IR_REMOVED_WINNER = "None"
+
+# --- Published preference dataset (issue 4) -------------------------------------------
+PAIRS_COLUMNS = (
+    "image_0",
+    "image_1",
+    "image_0_uid",
+    "image_1_uid",
+    "label_0",
+    "label_1",
+    "best_image_uid",
+    "labeler",
+    "created_at",
+    "instruction",
+    "project",
+)
+IMAGES_COLUMNS = (
+    "uid",
+    "image",
+    "mu",
+    "sigma",
+    "conservative",
+    "wins",
+    "losses",
+    "ties",
+    "comparisons",
+    "excluded",
+    "exclusion_reason",
+    "context",
+)
+TRL_COLUMNS = ("chosen", "rejected")
+PICKAPIC_IMAGE_COLUMNS = ("jpg_0", "jpg_1")
+
+# --- Score tables written by model.score (issue 5) ------------------------------------
+SCORE_COLUMNS = ("path", "score", "bucket", "error")
