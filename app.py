@@ -1,0 +1,86 @@
+"""Preference Studio: rank images pairwise, publish the preferences, fine-tune and score.
+
+``python app.py`` starts the app locally with a demo project ready to rank; on a
+Hugging Face Space the same file is the entry point. Importing this module is
+cheap (no gradio, torch, model or network): :func:`build_demo` does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from ui.context import StudioContext
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+# (tab label, module, builder): one small module per tab, each `builder(ctx) -> None`.
+TABS = (
+    ("Ranking", "ui.ranking_tab", "build_ranking_tab"),
+    ("Dataset", "ui.dataset_tab", "build_dataset_tab"),
+    ("Scoring", "ui.scoring_tab", "build_scoring_tab"),
+    ("Training", "ui.training_tab", "build_training_tab"),
+)
+
+log = logging.getLogger("preference_studio")
+
+
+def build_demo(ctx: StudioContext | None = None) -> gr.Blocks:
+    """Compose the app from the per-tab builders; nothing is launched here."""
+    import gradio as gr
+
+    ctx = ctx or StudioContext.from_env()
+    with gr.Blocks(title="Preference Studio") as demo:
+        gr.Markdown(
+            "# Preference Studio\n"
+            "Rank images two at a time, publish the judgements as a dataset, "
+            "fine-tune JoyQuality on them, and score and bucket any number of images."
+        )
+        for label, module, builder in TABS:
+            with gr.Tab(label, id=label.lower()):
+                getattr(importlib.import_module(module), builder)(ctx)
+    demo.studio_context = ctx
+    return demo
+
+
+def launch_options(ctx: StudioContext) -> dict:
+    """Keyword arguments for ``demo.launch``: served folders, page head (keys) and CSS.
+
+    Only generated copies (display cache, exports) are served; originals never are.
+    """
+    head, css = [], []
+    for _, module, _ in TABS:
+        mod = importlib.import_module(module)
+        head.append(getattr(mod, "HEAD", ""))
+        css.append(getattr(mod, "CSS", ""))
+    return {
+        "allowed_paths": [str(p) for p in ctx.served_roots()],
+        "head": "\n".join(h for h in head if h),
+        "css": "\n".join(c for c in css if c),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Start Preference Studio.")
+    parser.add_argument("--host", default=None, help="address to bind (default: gradio's)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: 7860)")
+    parser.add_argument("--data-dir", default=None, help="where votes and caches live")
+    parser.add_argument("--no-demo", action="store_true", help="do not create the demo project")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+
+    ctx = StudioContext.from_env(args.data_dir)
+    if not args.no_demo:
+        from ui.demo import ensure_demo_project
+
+        ensure_demo_project(ctx)
+    demo = build_demo(ctx)
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options(ctx))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Import and export: Image Ranker's CSV files, and our own JSON and CSV.
+
+Image Ranker's ``comparisons.csv`` is imported row by row in file order, duplicates
+kept (its own resume loses both, so its ratings change after a round trip). Paths
+are matched exactly, else by file name when the folder moved. A ``None`` winner
+marks a removed image and becomes an exclusion.
+
+Our JSON holds the project settings, the images and every vote in order, so an
+export imported elsewhere replays to identical ratings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ranker.contracts import (
+    IR_COMPARISONS_HEADER,
+    IR_RANKINGS_HEADER,
+    IR_REMOVED_WINNER,
+    LEADERBOARD_COLUMNS,
+    LEFT,
+    TIE,
+)
+from ranker.errors import ImportFormatError, StudioError
+from ranker.service import ProjectSession, Studio
+from ranker.store import NewVote
+
+IR_REMOVED_REASON = "removed in Image Ranker"
+FORMAT_VERSION = 1
+
+
+# --- Image Ranker --------------------------------------------------------------------
+def read_ir_comparisons(text: str) -> list[tuple[str, str]]:
+    """Parse ``comparisons.csv`` text (BOM allowed) into (winner, loser) rows in order."""
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if not rows or tuple(c.strip() for c in rows[0]) != IR_COMPARISONS_HEADER:
+        got = ",".join(rows[0]) if rows else "an empty file"
+        raise ImportFormatError(
+            f"not an Image Ranker comparisons.csv: the header must be "
+            f"{','.join(IR_COMPARISONS_HEADER)!r}, found {got!r}"
+        )
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            raise ImportFormatError(f"comparisons.csv line {line}: expected 2 columns, got {len(row)}")
+        out.append((row[0].strip(), row[1].strip()))
+    return out
+
+
+def _matcher(project: ProjectSession):
+    by_path = {img.path: img.uid for img in project.images}
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for img in project.images:
+        by_name[img.name].append(img.uid)
+
+    def match(path: str) -> str | None:
+        if path in by_path:
+            return by_path[path]
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        candidates = by_name.get(name, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    return match
+
+
+def import_ir_comparisons(project: ProjectSession, text: str, labeler: str = "image-ranker") -> dict:
+    """Append every row of an Image Ranker ``comparisons.csv`` to the project, in order.
+
+    All rows must name images of the project (by path, or by unique file name); if
+    any does not, nothing is imported and the error lists them.
+    """
+    rows = read_ir_comparisons(text)
+    match = _matcher(project)
+    unknown = sorted({p for row in rows for p in row if p != IR_REMOVED_WINNER and match(p) is None})
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ImportFormatError(
+            f"{len(unknown)} paths in comparisons.csv match no image of project "
+            f"{project.name!r}: {shown}. Add that folder to the project first."
+        )
+    now = time.time()
+    votes: list[NewVote] = []
+    counts = {"votes": 0, "excluded": 0}
+    for winner, loser in rows + [(IR_REMOVED_WINNER, None)]:
+        if winner != IR_REMOVED_WINNER:
+            votes.append((None, match(winner), match(loser), LEFT, labeler, now, None, "image-ranker"))
+            continue
+        # A removal lands between the votes around it, as in the file.
+        project.record_votes(votes)
+        counts["votes"] += len(votes)
+        votes = []
+        if loser is not None:
+            project.set_excluded(match(loser), True, IR_REMOVED_REASON)
+            counts["excluded"] += 1
+    return counts
+
+
+def export_ir_comparisons(project: ProjectSession) -> str:
+    """``comparisons.csv`` in Image Ranker's columns; ties have no place there and are left out."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(IR_COMPARISONS_HEADER)
+    removed = sorted(
+        (img.excluded_after_vote or 0, img.path) for img in project.images if img.excluded
+    )
+    for vote in project.votes():
+        while removed and removed[0][0] < vote.id:
+            writer.writerow((IR_REMOVED_WINNER, removed.pop(0)[1]))
+        if vote.outcome == TIE:
+            continue
+        winner, loser = vote.winner_loser
+        writer.writerow((project.image(winner).path, project.image(loser).path))
+    for _, path in removed:
+        writer.writerow((IR_REMOVED_WINNER, path))
+    return out.getvalue()
+
+
+def export_ir_rankings(project: ProjectSession) -> str:
+    """``image_rankings.csv``: Image, ELO (mu), Uncertainty (sigma), Upvotes, Downvotes by mu."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(IR_RANKINGS_HEADER)
+    for row in project.leaderboard(order="mu"):
+        if row["excluded"]:
+            continue
+        writer.writerow(
+            (row["path"], f"{row['mu']:.2f}", f"{row['sigma']:.2f}", row["wins"], row["losses"])
+        )
+    return out.getvalue()
+
+
+# --- Our own formats -------------------------------------------------------------------
+def export_csv(project: ProjectSession, order: str = "conservative") -> str:
+    """The leaderboard as CSV with mu, sigma, conservative score and counts."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=LEADERBOARD_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(project.leaderboard(order))
+    return out.getvalue()
+
+
+def export_json(project: ProjectSession, order: str = "conservative") -> str:
+    """Everything needed to rebuild the project: settings, images, votes, leaderboard."""
+    images = [
+        {
+            "uid": img.uid,
+            "path": img.path,
+            "name": img.name,
+            "width": img.width,
+            "height": img.height,
+            "format": img.format,
+            "bytes": img.bytes,
+            "context": img.context,
+            "excluded": img.excluded,
+            "exclusion_reason": img.exclusion_reason,
+        }
+        for img in project.images
+    ]
+    votes = [
+        {
+            "left": v.left_uid,
+            "right": v.right_uid,
+            "outcome": v.outcome,
+            "labeler": v.labeler,
+            "created_at": v.created_at,
+            "response_ms": v.response_ms,
+        }
+        for v in project.votes()
+    ]
+    doc = {
+        "format": "preference-studio",
+        "version": FORMAT_VERSION,
+        "project": project.name,
+        "instruction": project.row.instruction,
+        "settings": project.row.settings,
+        "images": images,
+        "votes": votes,
+        "leaderboard": project.leaderboard(order),
+    }
+    return json.dumps(doc, indent=1)
+
+
+def import_json(studio: Studio, text: str, name: str | None = None) -> ProjectSession:
+    """Create a project from our JSON export: same images, same votes in the same order.
+
+    Image files are looked up at their recorded paths; files that no longer exist
+    there are reported and the import stops before anything is written.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFormatError(f"not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != "preference-studio":
+        raise ImportFormatError("not a Preference Studio JSON export (missing format marker)")
+    for key in ("images", "votes", "project"):
+        if key not in doc:
+            raise ImportFormatError(f"the JSON export has no {key!r} field")
+    missing = [i["path"] for i in doc["images"] if not Path(i["path"]).is_file()]
+    if missing:
+        raise StudioError(
+            f"{len(missing)} image files of the export are not found, e.g. {missing[0]}; "
+            "move them back or add the folder to a project and import comparisons instead"
+        )
+    project = studio.create_project(
+        name or doc["project"], doc.get("instruction"), **(doc.get("settings") or {})
+    )
+    report = project.add_files([i["path"] for i in doc["images"]])
+    if report.rejected:
+        raise StudioError("some images of the export no longer decode:\n" + report.summary())
+    for img in doc["images"]:
+        if img.get("excluded"):
+            project.set_excluded(img["uid"], True, img.get("exclusion_reason"))
+    project.record_votes([
+        (None, v["left"], v["right"], v["outcome"], v["labeler"], v["created_at"],
+         v.get("response_ms"), "import")
+        for v in doc["votes"]
+    ])
+    return project

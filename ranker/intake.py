@@ -1,0 +1,205 @@
+"""Image intake: folders, file lists and zips, every file validated by decoding it.
+
+Each file is decoded in full (so truncated files are caught), under Pillow's
+decompression-bomb limit, with EXIF orientation applied to the reported size.
+Unreadable files come back in :attr:`IntakeReport.rejected` with their reason;
+nothing is dropped silently. Ids are content hashes, so a moved folder keeps its
+history and duplicates are found whatever their names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ranker.errors import ImageReadError, StudioError
+
+CONTEXT_FILES = ("context.txt", "context.json")
+MAX_PIXELS = 50_000_000  # per image; larger files are rejected as decompression bombs
+MAX_ZIP_BYTES = 4 * 1024**3
+UID_CHARS = 16
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    uid: str
+    path: str
+    name: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    context: str | None = None
+
+
+@dataclass
+class IntakeReport:
+    """What an intake found: accepted images, rejected files, duplicates."""
+
+    accepted: list[ImageInfo] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, same as)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.accepted)} images added"]
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} duplicates skipped")
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} files rejected")
+        lines = [", ".join(parts)]
+        lines += [f"  rejected {name}: {reason}" for name, reason in self.rejected]
+        lines += [f"  duplicate {name} (same as {other})" for name, other in self.duplicates]
+        return "\n".join(lines)
+
+
+def content_uid(data: bytes) -> str:
+    """The image id: a prefix of the SHA-256 of the file's bytes."""
+    return hashlib.sha256(data).hexdigest()[:UID_CHARS]
+
+
+def decode_image(data: bytes, name: str) -> tuple[Image.Image, str]:
+    """Decode fully (first frame of an animation), EXIF-transposed; raise ImageReadError."""
+    if not data:
+        raise ImageReadError(name, "empty file (0 bytes)")
+    import io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format or "unknown"
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageReadError(
+                        name,
+                        f"too large ({img.width}x{img.height} pixels; the limit is "
+                        f"{MAX_PIXELS:,} pixels)",
+                    )
+                img.seek(0)
+                img.load()
+                return ImageOps.exif_transpose(img), fmt
+        except ImageReadError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageReadError(name, f"too large to decode safely ({exc})") from exc
+        except UnidentifiedImageError as exc:
+            raise ImageReadError(name, "not an image (unknown file format)") from exc
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageReadError(name, f"corrupt or truncated image ({exc})") from exc
+
+
+def inspect_file(path: Path, context: str | None = None) -> ImageInfo:
+    """Read and validate one file; raise ImageReadError naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
+    img, fmt = decode_image(data, str(path))
+    return ImageInfo(
+        uid=content_uid(data),
+        path=str(path.resolve()),
+        name=path.name,
+        width=img.width,
+        height=img.height,
+        format=fmt,
+        bytes=len(data),
+        context=context,
+    )
+
+
+def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """Every candidate file in a folder (sorted), leaving out hidden and context files."""
+    if not folder.is_dir():
+        raise StudioError(f"{folder} is not a folder")
+    pattern = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(
+        p
+        for p in pattern
+        if p.is_file()
+        and p.name not in CONTEXT_FILES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def read_context(folder: Path) -> dict[str, str]:
+    """Per-file context from ``context.json`` (with a ``default`` key) or ``context.txt``.
+
+    The text is stored as given; it is sanitised when shown, never executed.
+    """
+    ctx: dict[str, str] = {}
+    txt = folder / "context.txt"
+    if txt.is_file():
+        ctx["default"] = txt.read_text(encoding="utf-8", errors="replace")
+    js = folder / "context.json"
+    if js.is_file():
+        try:
+            data = json.loads(js.read_text(encoding="utf-8-sig"))
+        except json.JSONDecodeError as exc:
+            raise StudioError(f"{js} is not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise StudioError(f"{js} must hold an object of file name -> context")
+        ctx.update({str(k): str(v) for k, v in data.items()})
+    return ctx
+
+
+def intake_files(paths: Iterable[Path | str], known: dict[str, str] | None = None) -> IntakeReport:
+    """Validate files; ``known`` maps uids already in the project to their paths."""
+    report = IntakeReport()
+    known = known or {}
+    seen: dict[str, str] = {}
+    contexts: dict[Path, dict[str, str]] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.parent not in contexts:
+            try:
+                contexts[path.parent] = read_context(path.parent)
+            except StudioError as exc:
+                report.rejected.append((str(path.parent / "context.json"), str(exc)))
+                contexts[path.parent] = {}
+        ctx = contexts[path.parent]
+        try:
+            info = inspect_file(path, ctx.get(path.name, ctx.get("default")))
+        except ImageReadError as exc:
+            report.rejected.append((exc.name, exc.reason))
+            continue
+        # Same bytes twice in this intake, or a copy of an image the project still has
+        # at another existing path: a duplicate. A known image whose old path is gone
+        # was moved: accepting it updates the path and keeps its votes.
+        earlier = seen.get(info.uid) or known.get(info.uid)
+        if earlier and earlier != info.path and (info.uid in seen or Path(earlier).exists()):
+            report.duplicates.append((info.path, earlier))
+            continue
+        seen[info.uid] = info.path
+        report.accepted.append(info)
+    return report
+
+
+def extract_zip(archive: Path, dest: Path) -> Path:
+    """Unpack a zip safely (no paths outside ``dest``, size-capped); returns the folder."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise StudioError(f"{archive.name} is not a readable zip file ({exc})") from exc
+    with zf:
+        total = sum(i.file_size for i in zf.infolist())
+        if total > MAX_ZIP_BYTES:
+            raise StudioError(f"{archive.name} unpacks to {total:,} bytes; the limit is 4 GiB")
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        for info in zf.infolist():
+            if info.is_dir() or info.filename.startswith("__MACOSX"):
+                continue
+            target = (root / info.filename).resolve()
+            if not target.is_relative_to(root):
+                raise StudioError(f"{archive.name} holds an unsafe path: {info.filename!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return root
