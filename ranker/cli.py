@@ -102,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"imported {counts['votes']} votes, {counts['excluded']} exclusions")
         elif args.command == "import-json":
             project = exchange.import_json(studio, _read(args.json), args.name)
-            print(f"created {project.name}: {len(project.images)} images, "
-                  f"{project.ratings.pool.n_votes} votes")
+            print(
+                f"created {project.name}: {len(project.images)} images, "
+                f"{project.ratings.pool.n_votes} votes"
+            )
         elif args.command == "export":
             text = _export(studio.project(args.name), args.format, args.order)
             if args.out:
@@ -116,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
             print("rank\tmu\tsigma\tW-L-T\tpath")
             for r in rows:
                 flag = " (excluded)" if r["excluded"] else ""
-                print(f"{r['rank']}\t{r['mu']:.2f}\t{r['sigma']:.2f}\t"
-                      f"{r['wins']}-{r['losses']}-{r['ties']}\t{r['path']}{flag}")
+                print(
+                    f"{r['rank']}\t{r['mu']:.2f}\t{r['sigma']:.2f}\t"
+                    f"{r['wins']}-{r['losses']}-{r['ties']}\t{r['path']}{flag}"
+                )
     finally:
         studio.close()
     return 0

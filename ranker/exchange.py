@@ -49,7 +49,9 @@ def read_ir_comparisons(text: str) -> list[tuple[str, str]]:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != 2:
-            raise ImportFormatError(f"comparisons.csv line {line}: expected 2 columns, got {len(row)}")
+            raise ImportFormatError(
+                f"comparisons.csv line {line}: expected 2 columns, got {len(row)}"
+            )
         out.append((row[0].strip(), row[1].strip()))
     return out
 
@@ -70,7 +72,9 @@ def _matcher(project: ProjectSession):
     return match
 
 
-def import_ir_comparisons(project: ProjectSession, text: str, labeler: str = "image-ranker") -> dict:
+def import_ir_comparisons(
+    project: ProjectSession, text: str, labeler: str = "image-ranker"
+) -> dict:
     """Append every row of an Image Ranker ``comparisons.csv`` to the project, in order.
 
     All rows must name images of the project (by path, or by unique file name); if
@@ -78,7 +82,9 @@ def import_ir_comparisons(project: ProjectSession, text: str, labeler: str = "im
     """
     rows = read_ir_comparisons(text)
     match = _matcher(project)
-    unknown = sorted({p for row in rows for p in row if p != IR_REMOVED_WINNER and match(p) is None})
+    unknown = sorted(
+        {p for row in rows for p in row if p != IR_REMOVED_WINNER and match(p) is None}
+    )
     if unknown:
         shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise ImportFormatError(
@@ -90,7 +96,9 @@ def import_ir_comparisons(project: ProjectSession, text: str, labeler: str = "im
     counts = {"votes": 0, "excluded": 0}
     for winner, loser in rows + [(IR_REMOVED_WINNER, None)]:
         if winner != IR_REMOVED_WINNER:
-            votes.append((None, match(winner), match(loser), LEFT, labeler, now, None, "image-ranker"))
+            votes.append(
+                (None, match(winner), match(loser), LEFT, labeler, now, None, "image-ranker")
+            )
             continue
         # A removal lands between the votes around it, as in the file.
         project.record_votes(votes)
@@ -217,9 +225,19 @@ def import_json(studio: Studio, text: str, name: str | None = None) -> ProjectSe
     for img in doc["images"]:
         if img.get("excluded"):
             project.set_excluded(img["uid"], True, img.get("exclusion_reason"))
-    project.record_votes([
-        (None, v["left"], v["right"], v["outcome"], v["labeler"], v["created_at"],
-         v.get("response_ms"), "import")
-        for v in doc["votes"]
-    ])
+    project.record_votes(
+        [
+            (
+                None,
+                v["left"],
+                v["right"],
+                v["outcome"],
+                v["labeler"],
+                v["created_at"],
+                v.get("response_ms"),
+                "import",
+            )
+            for v in doc["votes"]
+        ]
+    )
     return project

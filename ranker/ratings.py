@@ -99,7 +99,9 @@ class Ratings:
         self._undo: list[tuple[int, int, bool, tuple[float, float, float, float]]] = []
 
     @classmethod
-    def replay(cls, n: int, votes: Iterable[tuple[int, int, bool]], config: RatingConfig) -> Ratings:
+    def replay(
+        cls, n: int, votes: Iterable[tuple[int, int, bool]], config: RatingConfig
+    ) -> Ratings:
         """Ratings after applying ``(winner, loser, draw)`` votes in order."""
         ratings = cls(n, config)
         for winner, loser, draw in votes:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.contracts import LEFT, OUTCOMES, RIGHT, TIE
+from ranker.contracts import OUTCOMES, RIGHT, TIE
 from ranker.errors import (
     DuplicateVoteError,
     StudioError,
@@ -200,7 +200,11 @@ class ProjectSession:
 
     def _matchup(self, a: Assignment) -> Matchup:
         return Matchup(
-            a.pair_id, self.image(a.left_uid), self.image(a.right_uid), self.row.instruction, self.name
+            a.pair_id,
+            self.image(a.left_uid),
+            self.image(a.right_uid),
+            self.row.instruction,
+            self.name,
         )
 
     def vote(
@@ -223,8 +227,20 @@ class ProjectSession:
                     "or was replaced by a newer pair; ask for the next pair"
                 )
             _, a = found
-            return self._record([(pair_id, a.left_uid, a.right_uid, outcome, labeler,
-                                  time.time(), response_ms, "app")])[0]
+            return self._record(
+                [
+                    (
+                        pair_id,
+                        a.left_uid,
+                        a.right_uid,
+                        outcome,
+                        labeler,
+                        time.time(),
+                        response_ms,
+                        "app",
+                    )
+                ]
+            )[0]
 
     def record_votes(self, votes: list[NewVote]) -> list[int]:
         """Append already-made votes (imports, API users voting on named images)."""
@@ -293,8 +309,11 @@ class ProjectSession:
     # --- settings ---------------------------------------------------------------------
     def update(self, instruction: str | None = None, **settings) -> None:
         """Change the instruction or settings (strategy, budget, rating preset, ...)."""
-        unknown = set(settings) - set(DEFAULT_SETTINGS) - {"mu", "sigma", "beta", "tau",
-                                                            "draw_probability"}
+        unknown = (
+            set(settings)
+            - set(DEFAULT_SETTINGS)
+            - {"mu", "sigma", "beta", "tau", "draw_probability"}
+        )
         if unknown:
             raise StudioError(f"unknown project settings: {', '.join(sorted(unknown))}")
         with self._lock:
@@ -323,20 +342,22 @@ class ProjectSession:
         rows = []
         for rank, i in enumerate(ranked, start=1):
             img = self.images[i]
-            rows.append({
-                "rank": rank,
-                "uid": img.uid,
-                "path": img.path,
-                "mu": float(pool.mu[i]),
-                "sigma": float(pool.sigma[i]),
-                "conservative": float(pool.mu[i] - 3.0 * pool.sigma[i]),
-                "wins": r.wins[i],
-                "losses": r.losses[i],
-                "ties": r.ties[i],
-                "comparisons": int(pool.counts[i]),
-                "excluded": img.excluded,
-                "exclusion_reason": img.exclusion_reason or "",
-            })
+            rows.append(
+                {
+                    "rank": rank,
+                    "uid": img.uid,
+                    "path": img.path,
+                    "mu": float(pool.mu[i]),
+                    "sigma": float(pool.sigma[i]),
+                    "conservative": float(pool.mu[i] - 3.0 * pool.sigma[i]),
+                    "wins": r.wins[i],
+                    "losses": r.losses[i],
+                    "ties": r.ties[i],
+                    "comparisons": int(pool.counts[i]),
+                    "excluded": img.excluded,
+                    "exclusion_reason": img.exclusion_reason or "",
+                }
+            )
         return rows
 
     def progress(self) -> Progress:

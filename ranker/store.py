@@ -268,8 +268,13 @@ class Store:
             db.execute(
                 "UPDATE images SET excluded = ?, exclusion_reason = ?, excluded_after_vote = ?"
                 " WHERE project_id = ? AND uid = ?",
-                (int(excluded), reason if excluded else None, last if excluded else None,
-                 project_id, uid),
+                (
+                    int(excluded),
+                    reason if excluded else None,
+                    last if excluded else None,
+                    project_id,
+                    uid,
+                ),
             )
 
     # --- votes ------------------------------------------------------------------------
@@ -288,8 +293,17 @@ class Store:
                     cur = db.execute(
                         "INSERT INTO votes(project_id, pair_id, left_uid, right_uid, outcome,"
                         " labeler, created_at, response_ms, source) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (project_id, pair_id, left, right, outcome, labeler, created,
-                         response_ms, source),
+                        (
+                            project_id,
+                            pair_id,
+                            left,
+                            right,
+                            outcome,
+                            labeler,
+                            created,
+                            response_ms,
+                            source,
+                        ),
                     )
                     ids.append(cur.lastrowid)
                     if pair_id is not None:
@@ -336,7 +350,9 @@ class Store:
                 "UPDATE votes SET undone = 1, undone_at = ? WHERE id = ?", (time.time(), vote_id)
             )
 
-    def add_skip(self, project_id: int, pair_id: str | None, left: str, right: str, labeler: str) -> None:
+    def add_skip(
+        self, project_id: int, pair_id: str | None, left: str, right: str, labeler: str
+    ) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO skips(project_id, pair_id, left_uid, right_uid, labeler, created_at)"
@@ -382,7 +398,9 @@ class Store:
 
 
 def _project(r: sqlite3.Row) -> ProjectRow:
-    return ProjectRow(r["id"], r["name"], r["instruction"], json.loads(r["settings"]), r["created_at"])
+    return ProjectRow(
+        r["id"], r["name"], r["instruction"], json.loads(r["settings"]), r["created_at"]
+    )
 
 
 def _image(r: sqlite3.Row) -> ImageRow:

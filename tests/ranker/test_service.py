@@ -1,0 +1,179 @@
+import threading
+
+import numpy as np
+import pytest
+
+from ranker.errors import DuplicateVoteError, StudioError, UnknownImageError, UnknownPairError
+from ranker.ratings import Ratings
+from ranker.service import Studio
+
+from .helpers import make_images
+
+
+@pytest.fixture
+def studio(tmp_path):
+    s = Studio(tmp_path / "db" / "studio.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def project(studio, tmp_path):
+    p = studio.create_project("demo", strategy="random")
+    p.add_folder(make_images(tmp_path / "imgs", 8)[0].parent)
+    return p
+
+
+def _vote_n(project, n, labeler="alice", outcomes=("left", "right", "tie")):
+    for k in range(n):
+        pair = project.next_pair(labeler)
+        project.vote(pair.pair_id, outcomes[k % len(outcomes)], labeler, response_ms=120.0)
+
+
+def _replayed(project):
+    return Ratings.replay(
+        len(project.images), project._as_indices(project.votes()), project.rating_config
+    )
+
+
+def test_vote_is_durable_and_incremental_equals_replay(project, tmp_path):
+    _vote_n(project, 30)
+    full = _replayed(project)
+    assert np.array_equal(project.ratings.pool.mu, full.pool.mu)
+    assert np.array_equal(project.ratings.pool.sigma, full.pool.sigma)
+    reopened = Studio(tmp_path / "db" / "studio.db").project("demo")
+    assert np.array_equal(reopened.ratings.pool.mu, project.ratings.pool.mu)
+    board = project.leaderboard()
+    assert sum(r["comparisons"] for r in board) == 60
+    assert [r["conservative"] for r in board] == sorted(
+        (r["conservative"] for r in board), reverse=True
+    )
+
+
+def test_double_answer_counts_once(project):
+    pair = project.next_pair("alice")
+    project.vote(pair.pair_id, "left", "alice")
+    with pytest.raises(DuplicateVoteError, match="already answered"):
+        project.vote(pair.pair_id, "left", "alice")
+    with pytest.raises(UnknownPairError, match="not open"):
+        project.vote("no-such-pair", "left", "alice")
+    with pytest.raises(StudioError, match="outcome"):
+        project.vote(project.next_pair("alice").pair_id, "both", "alice")
+    assert project.progress().votes == 1
+
+
+def test_same_pair_after_refresh_and_restart(project, tmp_path):
+    first = project.next_pair("alice")
+    assert project.next_pair("alice").pair_id == first.pair_id
+    restarted = Studio(tmp_path / "db" / "studio.db").project("demo")
+    again = restarted.next_pair("alice")
+    assert (again.pair_id, again.left.uid, again.right.uid) == (
+        first.pair_id,
+        first.left.uid,
+        first.right.uid,
+    )
+    restarted.vote(again.pair_id, "right", "alice")
+    assert restarted.progress().votes == 1
+
+
+def test_concurrent_labelers_get_different_pairs(project):
+    pairs = [project.next_pair(f"user{i}") for i in range(4)]
+    keys = {frozenset((p.left.uid, p.right.uid)) for p in pairs}
+    assert len(keys) == 4
+
+
+def test_undo_restores_exact_ratings(project):
+    _vote_n(project, 10)
+    mu, sigma = project.ratings.pool.mu.copy(), project.ratings.pool.sigma.copy()
+    _vote_n(project, 1)
+    undone = project.undo("alice")
+    assert undone is not None
+    assert np.array_equal(project.ratings.pool.mu, mu)
+    assert np.array_equal(project.ratings.pool.sigma, sigma)
+    assert len(project.votes(include_undone=True)) == 11  # marked, never deleted
+    assert project.votes(include_undone=True)[-1].undone
+
+
+def test_undo_of_an_older_vote_equals_replay(project):
+    _vote_n(project, 5, "alice")
+    _vote_n(project, 5, "bob")
+    project.undo("alice")
+    full = _replayed(project)
+    assert np.array_equal(project.ratings.pool.mu, full.pool.mu)
+    assert np.array_equal(project.ratings.pool.sigma, full.pool.sigma)
+    assert project.undo("nobody") is None
+
+
+def test_skip_and_exclusion(project):
+    pair = project.next_pair("alice")
+    project.skip(pair.pair_id, "alice")
+    assert project.next_pair("alice").pair_id != pair.pair_id
+    with pytest.raises(DuplicateVoteError):
+        project.skip(pair.pair_id, "alice")
+    uid = project.images[0].uid
+    project.set_excluded(uid, True, "blurry")
+    for _ in range(20):
+        p = project.next_pair("alice")
+        assert uid not in (p.left.uid, p.right.uid)
+        project.vote(p.pair_id, "left", "alice")
+    row = next(r for r in project.leaderboard() if r["uid"] == uid)
+    assert row["excluded"] and row["exclusion_reason"] == "blurry" and row["rank"] == 8
+    with pytest.raises(UnknownImageError, match="no image 'nope'"):
+        project.set_excluded("nope", True)
+
+
+def test_sixteen_threads_lose_and_duplicate_nothing(project):
+    acknowledged: list[int] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def labeler(k: int) -> None:
+        try:
+            for _ in range(15):
+                pair = project.next_pair(f"t{k}")
+                vote_id = project.vote(pair.pair_id, "left", f"t{k}")
+                with lock:
+                    acknowledged.append(vote_id)
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=labeler, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    stored = [v.id for v in project.votes()]
+    assert sorted(acknowledged) == stored and len(set(stored)) == 16 * 15
+    assert project.ratings.pool.n_votes == 16 * 15
+    full = _replayed(project)
+    assert np.array_equal(project.ratings.pool.mu, full.pool.mu)
+
+
+def test_moved_folder_keeps_history(studio, tmp_path):
+    project = studio.create_project("moving", strategy="random")
+    old = tmp_path / "old"
+    project.add_folder(make_images(old, 4)[0].parent)
+    _vote_n(project, 6)
+    before = project.leaderboard()
+    old.rename(tmp_path / "new")
+    report = project.add_folder(tmp_path / "new")
+    assert len(report.accepted) == 4 and not report.duplicates
+    assert len(project.images) == 4
+    assert all(img.path.startswith(str(tmp_path / "new")) for img in project.images)
+    after = project.leaderboard()
+    assert [(r["uid"], r["mu"]) for r in after] == [(r["uid"], r["mu"]) for r in before]
+
+
+def test_settings_validation_and_unknown_project(studio, project):
+    with pytest.raises(StudioError, match="already exists"):
+        studio.create_project("demo")
+    with pytest.raises(StudioError, match="no project named 'nope'"):
+        studio.project("nope")
+    with pytest.raises(ValueError, match="unknown rating preset"):
+        project.update(rating_preset="elo")
+    with pytest.raises(StudioError, match="unknown project settings: colour"):
+        project.update(colour="red")
+    project.update(instruction="Which is sharper?", strategy="smart_shuffle")
+    assert project.settings["strategy"] == "smart_shuffle"
+    assert project.next_pair("alice").instruction == "Which is sharper?"
