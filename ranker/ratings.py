@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import trueskill
 
 from ranker.pool import Pool
@@ -81,7 +82,13 @@ class RatingConfig:
 class Ratings:
     """Current ratings of ``n`` items plus the undo information for recent votes."""
 
-    def __init__(self, n: int, config: RatingConfig) -> None:
+    def __init__(
+        self,
+        n: int,
+        config: RatingConfig,
+        start: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``start``: per-item starting (mu, sigma), e.g. a model pre-ranking; default prior."""
         self.config = config
         self.env = config.environment()
         self.pool = Pool.empty(
@@ -92,6 +99,9 @@ class Ratings:
             tau=config.tau,
             draw_probability=config.draw_probability,
         )
+        if start is not None:
+            self.pool.mu[:] = start[0]
+            self.pool.sigma[:] = start[1]
         self.wins = [0] * n
         self.losses = [0] * n
         self.ties = [0] * n
@@ -100,10 +110,14 @@ class Ratings:
 
     @classmethod
     def replay(
-        cls, n: int, votes: Iterable[tuple[int, int, bool]], config: RatingConfig
+        cls,
+        n: int,
+        votes: Iterable[tuple[int, int, bool]],
+        config: RatingConfig,
+        start: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Ratings:
         """Ratings after applying ``(winner, loser, draw)`` votes in order."""
-        ratings = cls(n, config)
+        ratings = cls(n, config, start)
         for winner, loser, draw in votes:
             ratings.apply(winner, loser, draw)
         return ratings

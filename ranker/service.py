@@ -94,12 +94,61 @@ class ProjectSession:
         self.index = {img.uid: i for i, img in enumerate(self.images)}
         self.rating_config = RatingConfig.from_settings(self.settings)
         votes = self.store.votes(self.row.id)
-        self.ratings = Ratings.replay(len(self.images), self._as_indices(votes), self.rating_config)
+        self.ratings = Ratings.replay(
+            len(self.images), self._as_indices(votes), self.rating_config, self._start()
+        )
         # (vote id, winner, loser, draw) of every applied vote, in order: lets undo rewind.
         self._applied = [(v.id, *t) for v, t in zip(votes, self._as_indices(votes), strict=True)]
         for i, img in enumerate(self.images):
             self.ratings.pool.active[i] = not img.excluded
         self.selector = self._make_selector()
+
+    def _start(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-image starting ratings: the pre-ranking where one was set, else the prior."""
+        if all(img.prior_mu is None for img in self.images):
+            return None
+        cfg = self.rating_config
+        mu = np.array([cfg.mu if i.prior_mu is None else i.prior_mu for i in self.images])
+        sigma = np.array(
+            [cfg.sigma if i.prior_sigma is None else i.prior_sigma for i in self.images]
+        )
+        return mu, sigma
+
+    def pre_rank(self, scores: dict[str, float], agreement: float = 0.75) -> int:
+        """Seed the ratings from model scores (uid -> score) so votes go where the model is unsure.
+
+        ``agreement`` is how often the model agrees with people on random pairs; it
+        sets how far apart the seeded ratings are and how uncertain they stay. The
+        seeds are saved with the images, so ratings stay a replay of the log from
+        them. Returns how many images were seeded.
+        """
+        from ranker.selection import prior_from_scores
+
+        unknown = [uid for uid in scores if uid not in self.index]
+        if unknown:
+            raise UnknownImageError(unknown[0], self.name)
+        if not 0.5 < agreement < 1.0:
+            raise StudioError("agreement must be between 0.5 and 1 (exclusive)")
+        uids = list(scores)
+        cfg = self.rating_config
+        mu, sigma = prior_from_scores(
+            np.array([scores[u] for u in uids], dtype=np.float64),
+            agreement,
+            prior_mu=cfg.mu,
+            prior_sigma=cfg.sigma,
+            beta=cfg.beta,
+        )
+        priors = {u: (float(m), float(s)) for u, m, s in zip(uids, mu, sigma, strict=True)}
+        with self._lock:
+            self.store.set_priors(self.row.id, priors)
+            self._reload()
+        return len(uids)
+
+    def clear_pre_rank(self) -> None:
+        """Back to the plain prior for every image (votes are kept)."""
+        with self._lock:
+            self.store.set_priors(self.row.id, {img.uid: None for img in self.images})
+            self._reload()
 
     def _make_selector(self):
         from ranker.selection import make_selector

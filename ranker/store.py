@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS images (
     excluded INTEGER NOT NULL DEFAULT 0,
     exclusion_reason TEXT,
     excluded_after_vote INTEGER,
+    prior_mu REAL,
+    prior_sigma REAL,
     added_at REAL NOT NULL,
     PRIMARY KEY (project_id, uid)
 );
@@ -106,6 +108,8 @@ class ImageRow:
     excluded: bool = False
     exclusion_reason: str | None = None
     excluded_after_vote: int | None = None
+    prior_mu: float | None = None
+    prior_sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,16 @@ class Store:
                 ),
             )
 
+    def set_priors(self, project_id: int, priors: dict[str, tuple[float, float] | None]) -> None:
+        """Per-image starting ratings (a model pre-ranking); None resets to the prior."""
+        with self.transaction() as db:
+            for uid, prior in priors.items():
+                mu, sigma = prior if prior is not None else (None, None)
+                db.execute(
+                    "UPDATE images SET prior_mu = ?, prior_sigma = ? WHERE project_id = ? AND uid = ?",
+                    (mu, sigma, project_id, uid),
+                )
+
     # --- votes ------------------------------------------------------------------------
     def add_votes(self, project_id: int, votes: Iterable[NewVote]) -> list[int]:
         """Append votes in order in one transaction; returns their ids.
@@ -417,6 +431,8 @@ def _image(r: sqlite3.Row) -> ImageRow:
         excluded=bool(r["excluded"]),
         exclusion_reason=r["exclusion_reason"],
         excluded_after_vote=r["excluded_after_vote"],
+        prior_mu=r["prior_mu"],
+        prior_sigma=r["prior_sigma"],
     )
 
 
