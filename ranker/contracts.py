@@ -65,6 +65,27 @@ IMAGES_COLUMNS = (
 )
 TRL_COLUMNS = ("chosen", "rejected")
 PICKAPIC_IMAGE_COLUMNS = ("jpg_0", "jpg_1")
+# Columns the published dataset carries beyond the two tables above, so a re-import
+# rebuilds the same project: the vote's answer time, which split an image went to
+# ("train", "test", or "unvoted" for images in no vote) and a model pre-ranking's
+# starting rating. The project's settings go in PROJECT_FILE beside the tables.
+PAIRS_EXTRA_COLUMNS = ("response_ms",)
+# The complete vote log by image uid, in order (mixed train/test pairs included): what
+# a re-import replays, so resuming elsewhere continues exactly where the log stopped.
+VOTES_COLUMNS = (
+    "image_0_uid",
+    "image_1_uid",
+    "label_0",
+    "label_1",
+    "labeler",
+    "created_at",
+    "response_ms",
+)
+IMAGES_EXTRA_COLUMNS = ("split", "prior_mu", "prior_sigma")
+DATASET_SPLITS = ("train", "test")
+UNVOTED_SPLIT = "unvoted"
+PROJECT_FILE = "preference_studio.json"
+LABELER_POLICIES = ("publish", "hash", "drop")
 
 # --- Score tables written by model.score (issue 5) ------------------------------------
 SCORE_COLUMNS = ("path", "score", "bucket", "error")
