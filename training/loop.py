@@ -1,0 +1,381 @@
+"""The fine-tuning loop, in the accelerate style: the same code on CPU, one GPU or many.
+
+``batch_size`` pairs per optimizer step are reached by gradient accumulation over
+``device_batch_size`` pairs per device; winner and loser go through one forward; grads
+are clipped at sync points; ``save_state``/``load_state`` make runs resumable. Launch
+with ``python -m training ...`` or ``accelerate launch -m training ...``.
+
+Example::
+
+    result = train(TrainConfig(data="pairs.json", output_dir="runs/me"))
+    result.final_dir  # the model, loadable by the Scoring tab
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+
+from model.preprocess import normalize
+from training.batches import PairDataset, PairStream
+from training.config import ConfigError, TrainConfig
+from training.data import PreferenceData
+from training.evaluate import build_eval_set, evaluate
+from training.export import save_final
+from training.losses import bt_loss
+from training.runfiles import RunFiles
+from training.schedule import make_scheduler
+from training.sources import load_base_model, load_data
+
+log = logging.getLogger("training")
+
+# Settings a resumed run must share with the checkpoint it continues.
+RESUME_KEYS = (
+    "data", "base_model", "train_mode", "batch_size", "total_samples", "seed",
+    "lr_scheduler", "learning_rate", "warmup_samples", "weight_decay",
+)  # fmt: skip
+
+
+class RunError(RuntimeError):
+    """The run folder does not allow this run (finished, or made with other settings)."""
+
+
+@dataclass
+class RunResult:
+    """What a run did; ``final_dir`` is None when it stopped before the end."""
+
+    output_dir: Path
+    final_dir: Path | None
+    stopped: bool
+    steps: int
+    samples: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int = 0
+    seconds: float = 0.0
+    pairs_per_second: float = 0.0
+
+
+def train_step(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    accelerator: Accelerator,
+    params: list[torch.nn.Parameter],
+    max_grad_norm: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One micro-batch: a single forward over the 2B images, BT loss, backward, and (at a
+    sync point) clip and step. Returns the detached loss and pair accuracy."""
+    with accelerator.accumulate(model):
+        pixels = normalize(torch.cat([batch["a"], batch["b"]]))
+        score_a, score_b = model(pixels).float().chunk(2)
+        loss = bt_loss(score_a, score_b, batch["label"])
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    decisive = batch["label"] != 0.5
+    right = ((score_a > score_b) == (batch["label"] > 0.5)) & decisive
+    accuracy = right.sum() / decisive.sum().clamp(min=1)
+    return loss.detach(), accuracy.detach()
+
+
+def configure_model(model: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
+    """Freeze the vision tower for head-only training, or turn on gradient checkpointing
+    for full training; returns the trainable parameters."""
+    if config.train_mode == "head":
+        model.vision_model.requires_grad_(False)
+        model.classifier.requires_grad_(True)
+    else:
+        model.requires_grad_(True)
+        if config.gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _mixed_precision(config: TrainConfig) -> str:
+    if config.mixed_precision != "auto":
+        return config.mixed_precision
+    gpu = torch.cuda.is_available() and not config.cpu
+    return "bf16" if gpu and torch.cuda.is_bf16_supported() else "no"
+
+
+def _trackers(config: TrainConfig) -> list[str] | str | None:
+    names = [n.strip() for n in config.report_to.split(",") if n.strip()]
+    if not names or names == ["none"]:
+        return None
+    return "all" if names == ["all"] else names
+
+
+def make_accelerator(config: TrainConfig, files: RunFiles) -> Accelerator:
+    project = ProjectConfiguration(project_dir=str(files.root), logging_dir=str(files.tracker_dir))
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(config),
+        cpu=config.cpu,
+        log_with=_trackers(config),
+        project_config=project,
+        step_scheduler_with_optimizer=False,  # we step it once per optimizer step
+    )
+    per_step = config.device_batch_size * accelerator.num_processes
+    if config.batch_size % per_step:
+        raise ConfigError(
+            f"batch_size {config.batch_size} is not a multiple of device_batch_size x processes "
+            f"({config.device_batch_size} x {accelerator.num_processes})"
+        )
+    accelerator.gradient_accumulation_steps = config.batch_size // per_step
+    return accelerator
+
+
+def _check_resume(config: TrainConfig, files: RunFiles) -> Path | None:
+    """The checkpoint to continue from, after checking it was made with these settings."""
+    if files.final_dir.exists() and config.resume:
+        raise RunError(f"{files.root} already holds a finished run; choose a new output_dir")
+    checkpoints = files.checkpoints()
+    if not config.resume or not checkpoints:
+        return None
+    saved = TrainConfig.load(checkpoints[-1])
+    changed = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
+    if changed:
+        raise RunError(
+            f"{checkpoints[-1]} was made with different {changed}; use a new output_dir "
+            "or pass --no-resume to start over"
+        )
+    return checkpoints[-1]
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data: PreferenceData | None = None,
+    model: torch.nn.Module | None = None,
+    studio: Any = None,
+    should_stop: Callable[[int], bool] | None = None,
+) -> RunResult:
+    """Run (or resume) one fine-tuning run and return what it did.
+
+    ``data``/``model`` replace loading them from ``config`` (tests, the app's project
+    source); ``studio`` is the ranking service for ``data_kind="project"``;
+    ``should_stop(step)`` is polled after every optimizer step, as is the run's STOP file.
+    Bad data, a non-SigLIP base model and bad settings raise before any training.
+    """
+    config.validate()
+    files = RunFiles(config.output_dir)
+    accelerator = make_accelerator(config, files)
+    main = accelerator.is_main_process
+    try:
+        resume_from = _check_resume(config, files)
+        if main:
+            files.clear_stop()
+            if resume_from is None and files.checkpoints_dir.exists():
+                shutil.rmtree(files.checkpoints_dir)
+            config.save(files.root)
+            files.write_status(
+                state="loading",
+                message="reading data and model",
+                pid=os.getpid(),
+                error=None,
+                step=0,
+                total_steps=config.total_steps,
+            )
+        data = (data or load_data(config, studio=studio)).check()
+        if main:
+            files.append_event("data", **data.summary())
+        log.info("data: %s", data.summary())
+        set_seed(config.seed)
+        model = model if model is not None else load_base_model(config)
+        params = configure_model(model, config)
+        return _Run(config, files, accelerator, data, model, params).run(resume_from, should_stop)
+    except BaseException as exc:
+        if main:
+            files.write_status(
+                state="failed", message=f"{type(exc).__name__}: {exc}", error=str(exc)
+            )
+        raise
+    finally:
+        accelerator.end_training()
+
+
+class _Run:
+    """The prepared objects of one run and the steps of its flow."""
+
+    def __init__(self, config, files, accelerator, data, model, params) -> None:
+        self.config, self.files, self.accelerator, self.data = config, files, accelerator, data
+        self.main = accelerator.is_main_process
+        self.params = params
+        size = model.image_size
+        steps = config.total_steps
+        loader = DataLoader(
+            PairDataset(data.sources, data.keys, data.train, size),
+            batch_size=config.device_batch_size,
+            sampler=PairStream(len(data.train), steps * config.batch_size, config.seed),
+            num_workers=config.num_workers,
+            persistent_workers=config.num_workers > 0,
+            pin_memory=torch.cuda.is_available() and not config.cpu,
+        )
+        eval_set = build_eval_set(
+            data,
+            size,
+            batch_size=2 * config.device_batch_size,
+            num_workers=config.num_workers,
+            robustness_images=config.robustness_images,
+            seed=config.seed,
+        )
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            betas=(config.adam_beta1, config.adam_beta2),
+            eps=config.adam_eps,
+        )
+        scheduler = make_scheduler(optimizer, config.lr_scheduler, steps, config.warmup_steps)
+        self.model, self.optimizer, self.loader, self.scheduler = accelerator.prepare(
+            model, optimizer, loader, scheduler
+        )
+        eval_set.images = accelerator.prepare(eval_set.images)
+        eval_set.robustness = {k: accelerator.prepare(v) for k, v in eval_set.robustness.items()}
+        self.eval_set = eval_set
+        self.history: list[dict[str, Any]] = []
+        self.test_scores = None
+        tracked = {k: v for k, v in config.to_dict().items() if v != ""}
+        accelerator.init_trackers("run", config=tracked)
+
+    def status(self, **fields: Any) -> None:
+        if self.main:
+            self.files.write_status(**fields)
+
+    def evaluate(self, step: int) -> None:
+        self.status(state="evaluating", message=f"evaluating at step {step}")
+        result, self.test_scores = evaluate(self.model, self.eval_set, self.accelerator)
+        record = {"step": step, "samples": step * self.config.batch_size, **result}
+        self.history.append(record)
+        self.accelerator.log({f"test/{k}": v for k, v in result.items()}, step=record["samples"])
+        if self.main:
+            self.files.append_event("eval", **record)
+        log.info("eval at step %d: %s", step, {k: round(v, 4) for k, v in result.items()})
+
+    def save_checkpoint(self, step: int) -> None:
+        folder = self.files.checkpoints_dir / f"step_{step:07d}"
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(folder))
+        if self.main:
+            self.config.save(folder)
+            state = {"step": step, "history": self.history}
+            (folder / "trainer_state.json").write_text(json.dumps(state))
+            for old in self.files.checkpoints()[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def resume(self, checkpoint: Path) -> int:
+        self.accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        self.history = state["history"]
+        micro_batches = state["step"] * self.accelerator.gradient_accumulation_steps
+        self.loader = self.accelerator.skip_first_batches(self.loader, micro_batches)
+        log.info("resumed from %s at step %d", checkpoint, state["step"])
+        return int(state["step"])
+
+    def log_step(self, step: int, losses: list, accs: list) -> None:
+        acc = self.accelerator
+        loss = acc.reduce(torch.stack(losses).mean(), "mean").item()
+        accuracy = acc.reduce(torch.stack(accs).mean(), "mean").item()
+        lr = self.scheduler.get_last_lr()[0]
+        samples = step * self.config.batch_size
+        acc.log({"train/loss": loss, "train/accuracy": accuracy, "train/lr": lr}, step=samples)
+        if self.main:
+            self.files.append_event(
+                "train", step=step, samples=samples, loss=loss, accuracy=accuracy, lr=lr
+            )
+            self.files.write_status(
+                state="training", step=step, message=f"step {step}/{self.config.total_steps}"
+            )
+
+    def stop_requested(self, step: int, should_stop: Callable[[int], bool] | None) -> bool:
+        """Stop when asked by the caller or the STOP file, decided alike on every process."""
+        stop = (should_stop is not None and should_stop(step)) or self.files.stop_requested()
+        flag = torch.tensor(float(stop), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, "max").item())
+
+    def run(self, resume_from: Path | None, should_stop) -> RunResult:
+        cfg, steps = self.config, self.config.total_steps
+        start = self.resume(resume_from) if resume_from is not None else 0
+        if start == 0 and cfg.eval_at_start:
+            self.evaluate(0)
+        self.model.train()
+        self.status(state="training", message="training", step=start)
+        began, step, stopped = time.perf_counter(), start, False
+        losses, accs = [], []
+        for batch in self.loader:
+            loss, accuracy = train_step(
+                self.model, batch, self.optimizer, self.accelerator, self.params, cfg.max_grad_norm
+            )
+            losses.append(loss)
+            accs.append(accuracy)
+            if not self.accelerator.sync_gradients:
+                continue
+            self.scheduler.step()
+            step += 1
+            self.log_step(step, losses, accs)
+            losses, accs = [], []
+            if step == steps:
+                break
+            if _crossed(step, cfg.batch_size, cfg.test_every):
+                self.evaluate(step)
+            stopped = self.stop_requested(step, should_stop)
+            if stopped or _crossed(step, cfg.batch_size, cfg.checkpoint_every):
+                self.save_checkpoint(step)
+            if stopped:
+                break
+        seconds = time.perf_counter() - began
+        result = RunResult(
+            output_dir=self.files.root,
+            final_dir=None,
+            stopped=stopped,
+            steps=step,
+            samples=step * cfg.batch_size,
+            history=self.history,
+            resumed_from=start,
+            seconds=seconds,
+            pairs_per_second=(step - start) * cfg.batch_size / max(seconds, 1e-9),
+        )
+        if stopped:
+            self.status(
+                state="stopped", message=f"stopped at step {step}; start it again to resume"
+            )
+        else:
+            self.finish(result)
+        result.metrics = dict(self.history[-1]) if self.history else {}
+        return result
+
+    def finish(self, result: RunResult) -> None:
+        if not self.history or self.history[-1]["step"] != result.steps:
+            self.evaluate(result.steps)
+        result.metrics = dict(self.history[-1])
+        self.status(state="saving", message="fitting the calibration and saving the model")
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            model = self.accelerator.unwrap_model(self.model)
+            result.final_dir = save_final(
+                model, self.config, self.files, self.eval_set, self.test_scores, self.data, result
+            )
+            self.status(state="finished", message="finished", final_dir=str(result.final_dir))
+        self.accelerator.wait_for_everyone()
+
+
+def _crossed(step: int, batch_size: int, every: int) -> bool:
+    """Whether the optimizer step that ended at ``step`` crossed a multiple of ``every`` pairs."""
+    if every <= 0:
+        return False
+    return (step * batch_size) // every > ((step - 1) * batch_size) // every
