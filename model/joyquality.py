@@ -148,9 +148,13 @@ class JoyQuality(nn.Module):
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute encoder activations in backward (full fine-tuning on small GPUs)."""
-        self.vision_model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+        enable = getattr(self.vision_model, "activation_checkpointing_enable", None)
+        if enable is not None:  # transformers >= 5.x; the old name is deprecated there
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            self.vision_model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
 
     def to_device(
         self, device: str | torch.device | None = None, dtype: torch.dtype | None = None

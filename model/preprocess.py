@@ -68,6 +68,8 @@ def open_image(source: str | Path | bytes, *, name: str | None = None) -> Image.
             with Image.open(fp) as img:
                 img.load()
                 img = ImageOps.exif_transpose(img)
+                if img.mode == "P" and "transparency" in img.info:
+                    img = img.convert("RGBA")  # same colours as upstream, without Pillow's warning
                 return img.convert("RGB")
     except FileNotFoundError:
         raise ImageReadError(label, "file not found") from None
