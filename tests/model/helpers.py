@@ -8,7 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def make_image(path: Path, seed: int = 0, size: tuple[int, int] = (40, 24), fmt: str | None = None) -> Path:
+def make_image(
+    path: Path, seed: int = 0, size: tuple[int, int] = (40, 24), fmt: str | None = None
+) -> Path:
     """A random RGB image (deterministic per seed) saved at ``path``."""
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)

@@ -43,7 +43,11 @@ def test_save_load_roundtrip_and_hf_layout(tmp_path, pixels):
     model = build_tiny_model(seed=1)
     cal = Calibration(tau=0.5, b=0.1)
     model.save_pretrained(tmp_path, calibration=cal)
-    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", "calibration.json"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "calibration.json",
+    }
     assert json.loads((tmp_path / "config.json").read_text())["architectures"] == [
         "SiglipForImageClassification"
     ]

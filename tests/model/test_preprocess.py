@@ -34,7 +34,7 @@ def test_matches_reference_pipeline(tmp_path, size, ext):
     ours = to_pixel_values(open_image(path), size)
     assert ours.shape == (3, size, size) and ours.dtype == torch.float32
     torch.testing.assert_close(ours, reference_pipeline(path, size), rtol=0, atol=0)
-    assert -1.0 <= ours.min() and ours.max() <= 1.0
+    assert ours.min() >= -1.0 and ours.max() <= 1.0
 
 
 def test_modes_are_converted_to_rgb(tmp_path):
