@@ -82,14 +82,14 @@ def _pairs(tau_true: float, n_pairs: int, seed: int):
 
 @pytest.mark.parametrize("tau_true", [0.5, 1.0, 3.0])
 def test_fit_tau_recovers_known_tau(tau_true):
-    _, w, l = _pairs(tau_true, 40_000, seed=int(tau_true * 10))
-    assert fit_tau(w, l) == pytest.approx(tau_true, rel=0.06)
+    _, w, lo = _pairs(tau_true, 40_000, seed=int(tau_true * 10))
+    assert fit_tau(w, lo) == pytest.approx(tau_true, rel=0.06)
 
 
 def test_fit_tau_labels_and_ties():
-    _, w, l = _pairs(1.0, 20_000, seed=1)
+    _, w, lo = _pairs(1.0, 20_000, seed=1)
     # Swapping the order and saying "first lost" is the same data.
-    assert fit_tau(l, w, labels=np.zeros_like(w)) == pytest.approx(fit_tau(w, l), rel=1e-6)
+    assert fit_tau(lo, w, labels=np.zeros_like(w)) == pytest.approx(fit_tau(w, lo), rel=1e-6)
     # Ties (0.5) between distant scores can only be explained by a large tau.
     assert fit_tau([3.0, -3.0], [-3.0, 3.0], labels=[0.5, 0.5]) > 100
 
@@ -114,8 +114,8 @@ def test_fit_bias_hits_target_mean():
 
 
 def test_fit_calibration_and_json_roundtrip(tmp_path):
-    s, w, l = _pairs(0.7, 30_000, seed=5)
-    cal = fit_calibration(s, w, l, labels=("c", "b", "a"))
+    s, w, lo = _pairs(0.7, 30_000, seed=5)
+    cal = fit_calibration(s, w, lo, labels=("c", "b", "a"))
     assert cal.method == "sigmoid" and cal.K == 3 and cal.tau == pytest.approx(0.7, rel=0.06)
     assert cal.rank(s).mean() == pytest.approx(1.5, abs=1e-6)
     assert 0.7 < cal.info["pair_accuracy"] < 1.0 and cal.info["n_pairs"] == 30_000
