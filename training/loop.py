@@ -94,15 +94,17 @@ def train_step(
 
 
 def configure_model(model: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
-    """Freeze the vision tower for head-only training, or turn on gradient checkpointing
-    for full training; returns the trainable parameters."""
-    if config.train_mode == "head":
-        model.vision_model.requires_grad_(False)
-        model.classifier.requires_grad_(True)
-    else:
-        model.requires_grad_(True)
-        if config.gradient_checkpointing:
-            model.enable_gradient_checkpointing()
+    """Pick what trains and return those parameters.
+
+    Head-only freezes the vision tower; full training turns on gradient checkpointing
+    when asked. The head's bias is always frozen: the BT loss sees only score
+    differences, so the bias gets no gradient and weight decay alone would drift it.
+    """
+    model.requires_grad_(config.train_mode == "full")
+    model.classifier.weight.requires_grad_(True)
+    model.classifier.bias.requires_grad_(False)
+    if config.train_mode == "full" and config.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
     return [p for p in model.parameters() if p.requires_grad]
 
 

@@ -1,0 +1,153 @@
+"""The loop's guarantees, on CPU with a tiny model: updates, accumulation, resume, export."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+import torch
+
+from model.joyquality import build_tiny_model, load_model
+from model.preprocess import batch_pixel_values
+from tests.training.helpers import make_quality_task
+from training.config import TrainConfig
+from training.data import read_json_pairs
+from training.loop import RunError, train
+
+
+def config(data, out, base, **overrides) -> TrainConfig:
+    values = dict(
+        data=str(data),
+        output_dir=str(out),
+        base_model=str(base),
+        train_mode="full",
+        gradient_checkpointing=False,
+        lr_scheduler="constant",
+        learning_rate=1e-2,
+        weight_decay=0.0,
+        batch_size=8,
+        device_batch_size=8,
+        total_samples=8,
+        test_every=0,
+        eval_at_start=False,
+        checkpoint_every=0,
+        num_workers=0,
+        robustness_images=4,
+        report_to="none",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+@pytest.mark.parametrize("mode", ["full", "head"])
+def test_one_step_changes_exactly_the_trainable_parameters(quality_json, tiny_base, tmp_path, mode):
+    model = build_tiny_model(seed=1)
+    before = params(model)
+    train(config(quality_json, tmp_path / "run", tiny_base, train_mode=mode), model=model)
+    after = params(model)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # The head bias cancels in s_a - s_b: it has no gradient and stays frozen.
+    if mode == "full":
+        assert changed == set(before) - {"classifier.bias"}
+    else:
+        assert changed == {"classifier.weight"}
+
+
+def test_accumulation_matches_one_big_batch(quality_json, tiny_base, tmp_path):
+    # A large Adam eps makes the first update proportional to the gradient (plain Adam
+    # would normalise a wrongly scaled gradient away), and clipping is off for the same reason.
+    common = dict(adam_eps=1.0, max_grad_norm=0.0, learning_rate=0.5)
+    big, small = build_tiny_model(seed=2), build_tiny_model(seed=2)
+    train(config(quality_json, tmp_path / "big", tiny_base, **common), model=big)
+    train(
+        config(quality_json, tmp_path / "acc", tiny_base, device_batch_size=2, **common),
+        model=small,
+    )
+    start = params(build_tiny_model(seed=2))
+    for (name, a), b in zip(big.named_parameters(), small.parameters(), strict=True):
+        assert name == "classifier.bias" or not torch.equal(a, start[name])
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_interrupt_and_resume_gives_the_same_weights(quality_json, tiny_base, tmp_path):
+    kw = dict(
+        total_samples=48,
+        batch_size=8,
+        device_batch_size=4,
+        lr_scheduler="onecycle",
+        warmup_samples=16,
+        learning_rate=5e-3,
+        weight_decay=0.01,
+        test_every=16,
+    )
+    straight = train(config(quality_json, tmp_path / "straight", tiny_base, **kw))
+    stopped = train(
+        config(quality_json, tmp_path / "resumed", tiny_base, **kw), should_stop=lambda s: s == 3
+    )
+    assert stopped.stopped and stopped.final_dir is None and stopped.steps == 3
+    resumed = train(config(quality_json, tmp_path / "resumed", tiny_base, **kw))
+    assert resumed.resumed_from == 3 and resumed.steps == 6
+    a = load_model(straight.final_dir, device="cpu").state_dict()
+    b = load_model(resumed.final_dir, device="cpu").state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
+    assert resumed.metrics["accuracy"] == straight.metrics["accuracy"]
+
+
+def test_resume_refuses_other_settings(quality_json, tiny_base, tmp_path):
+    cfg = config(quality_json, tmp_path / "run", tiny_base, total_samples=32)
+    train(cfg, should_stop=lambda s: s == 1)
+    cfg.learning_rate = 0.5
+    with pytest.raises(RunError, match="learning_rate"):
+        train(cfg)
+
+
+def test_final_model_scores_identically_in_the_scoring_path(quality_json, tiny_base, tmp_path):
+    cfg = config(quality_json, tmp_path / "run", tiny_base, total_samples=16)
+    model = build_tiny_model(seed=3)
+    result = train(cfg, model=model)
+    data = read_json_pairs(quality_json)
+    paths = [data.sources[i] for i in data.test_images()]
+    pixels = batch_pixel_values(paths, 32)
+    with torch.no_grad():
+        expected = model.eval()(pixels)
+        reloaded = load_model(result.final_dir, device="cpu")
+        got = reloaded(pixels)
+    assert torch.equal(expected, got)
+    assert reloaded.calibration is not None and reloaded.calibration.tau > 0
+    saved = json.loads((result.final_dir / "config.json").read_text())
+    assert saved["architectures"] == ["SiglipForImageClassification"]
+    card = (result.final_dir / "README.md").read_text()
+    assert "base_model: " in card and "| accuracy |" in card
+    assert TrainConfig.load(result.final_dir) == cfg
+
+
+def test_generated_quality_task_reaches_95_percent_quickly(tmp_path, tiny_base):
+    data = make_quality_task(tmp_path / "data", n_train=48, n_test=24, seed=5)
+    cfg = config(
+        data,
+        tmp_path / "run",
+        tiny_base,
+        lr_scheduler="cosine",
+        learning_rate=3e-3,
+        warmup_samples=32,
+        batch_size=16,
+        total_samples=640,
+        test_every=320,
+        robustness_images=8,
+    )
+    began = time.perf_counter()
+    result = train(cfg)
+    seconds = time.perf_counter() - began
+    assert result.metrics["accuracy"] >= 0.95, result.history
+    assert seconds < 60
+    assert {"nll", "brier", "ece", "aurc", "spearman", "kendall", "jpeg_accuracy"} <= set(
+        result.metrics
+    )
