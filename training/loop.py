@@ -37,7 +37,7 @@ from training.export import save_final
 from training.losses import bt_loss
 from training.runfiles import RunFiles
 from training.schedule import make_scheduler
-from training.sources import load_base_model, load_data
+from training.sources import PROJECT_SNAPSHOT, load_base_model, load_data
 
 log = logging.getLogger("training")
 
@@ -181,8 +181,9 @@ def train(
         resume_from = _check_resume(config, files)
         if main:
             files.clear_stop()
-            if resume_from is None and files.checkpoints_dir.exists():
-                shutil.rmtree(files.checkpoints_dir)
+            if resume_from is None:  # a fresh start: old checkpoints and snapshots go
+                shutil.rmtree(files.checkpoints_dir, ignore_errors=True)
+                shutil.rmtree(files.root / PROJECT_SNAPSHOT, ignore_errors=True)
             config.save(files.root)
             files.write_status(
                 state="loading",

@@ -7,6 +7,7 @@ folder of Parquet files or a Hub dataset id), or a ranking project, which
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from training.config import TrainConfig
 from training.data import DataError, PreferenceData, from_tables, read_json_pairs
 
 PAIRS_SPLITS = ("train", "test")
+PROJECT_SNAPSHOT = "dataset"
 
 
 def resolve_kind(config: TrainConfig) -> str:
@@ -29,27 +31,33 @@ def load_data(config: TrainConfig, studio: Any = None) -> PreferenceData:
         return read_json_pairs(config.data)
     if kind == "dataset":
         return read_dataset(config.data, rank_by=config.rank_by)
-    return read_project(
-        studio, config.data, test_fraction=config.test_fraction, seed=config.seed,
-        rank_by=config.rank_by,
-    )  # fmt: skip
+    snapshot = Path(config.output_dir) / PROJECT_SNAPSHOT
+    if not (snapshot / "data").is_dir():
+        snapshot_project(
+            studio or _open_studio(config), config.data, snapshot,
+            test_fraction=config.test_fraction, seed=config.seed,
+        )  # fmt: skip
+    data = read_dataset(snapshot, rank_by=config.rank_by)
+    data.description = f"project {config.data} (snapshot in {snapshot})"
+    return data
 
 
-def _parquet_tables(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
+def _pairs_files(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
     """Parquet files of the pairs splits and of the images table under ``folder``.
 
-    A file belongs to the images table when a folder or file name starts with
-    ``images``; otherwise it is a pairs file whose split is named in its file name.
+    Our layout (``ranker.dataset.CONFIG_DIRS``): ``data/{train,test}-*.parquet`` for the
+    pairs, ``images/*.parquet`` for the images table; the vote log (``votes/``) is not
+    needed. A folder of other Parquet files is read by split name (``train*``, ``test*``).
     """
     pairs: dict[str, list[str]] = {s: [] for s in PAIRS_SPLITS}
-    images: list[str] = []
-    for path in sorted(folder.rglob("*.parquet")):
-        parts = path.relative_to(folder).parts
-        if any(p.startswith("images") for p in parts):
-            images.append(str(path))
+    images = sorted(str(p) for p in (folder / "images").glob("*.parquet"))
+    pair_dir = folder / "data" if (folder / "data").is_dir() else folder
+    for path in sorted(pair_dir.rglob("*.parquet")):
+        top = path.relative_to(folder).parts[0]
+        if top in ("images", "votes"):
             continue
         for split in PAIRS_SPLITS:
-            if path.name.startswith(split) or f"-{split}" in path.name or f"/{split}/" in str(path):
+            if path.name.startswith(split) or f"{split}" in path.parent.name:
                 pairs[split].append(str(path))
                 break
     return pairs, images
@@ -62,14 +70,16 @@ def read_dataset(source: str | Path, *, rank_by: str = "mu") -> PreferenceData:
     folder = Path(source).expanduser()
     if not folder.is_dir():
         folder = _download_dataset(str(source))
-    pairs_files, image_files = _parquet_tables(folder)
+    pairs_files, image_files = _pairs_files(folder)
     if not any(pairs_files.values()):
+        raise DataError(f"{source}: no pairs Parquet files found (expected data/train-*.parquet)")
+    if not pairs_files["train"]:
+        raise DataError(f"{source}: the training split of the pairs table is empty")
+    if not pairs_files["test"]:
         raise DataError(
-            f"{source}: no pairs Parquet files found (expected pairs train/test splits)"
+            f"{source}: the test split is empty: it needs pairs whose two images are both "
+            "test images; collect more votes or raise the test fraction"
         )
-    empty = [s for s, f in pairs_files.items() if not f]
-    if empty:
-        raise DataError(f"{source}: no Parquet files for the {empty} split(s) of the pairs table")
     pairs = load_dataset("parquet", data_files=pairs_files)
     images = None
     if image_files:
@@ -96,18 +106,38 @@ def _download_dataset(repo_id: str) -> Path:
         ) from None
 
 
-def read_project(
-    studio: Any, name: str, *, test_fraction: float = 0.1, seed: int = 0, rank_by: str = "mu"
-) -> PreferenceData:
-    """A ranking project, split by image into train/test as the Dataset tab publishes it."""
+def _open_studio(config: TrainConfig):
+    from ranker.service import Studio
+
+    db = Path(
+        config.studio_db or Path(os.environ.get("STUDIO_DATA_DIR", "studio_data")) / "studio.db"
+    )
+    if not db.is_file():
+        raise DataError(f"no ranking database at {db}: set studio_db to the app's studio.db")
+    return Studio(db)
+
+
+def snapshot_project(
+    studio: Any, name: str, folder: Path, *, test_fraction: float = 0.1, seed: int = 0
+) -> Path:
+    """Publish a ranking project's votes as a local dataset folder, split by image.
+
+    The run trains on this snapshot, so a resumed run sees the same pairs even when
+    votes arrived in the meantime.
+    """
     try:
         from ranker import hub
-    except ImportError:
-        raise DataError("project source needs ranker.hub (the dataset builder)") from None
-    if studio is None:
-        raise DataError("a project source needs the ranking service (studio)")
-    tables = hub.build_tables(studio.project(name), test_fraction=test_fraction, seed=seed)
-    return from_tables(tables.pairs, tables.images, rank_by=rank_by, description=f"project {name}")
+    except ImportError as exc:
+        raise DataError(f"project source needs ranker.hub ({exc})") from None
+    from ranker.errors import StudioError
+
+    try:
+        dataset = hub.build_preference_dataset(
+            studio.project(name), test_fraction=test_fraction, seed=seed
+        )
+    except StudioError as exc:
+        raise DataError(f"project {name!r}: {exc}") from None
+    return hub.save_parquet(dataset, folder)
 
 
 def load_base_model(config: TrainConfig):

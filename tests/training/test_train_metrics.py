@@ -98,9 +98,7 @@ def test_evaluate_pairs_keys_and_input_checks():
 
 def test_bradley_terry_fit_orders_a_chain():
     # 0 beats 1 twice, 1 beats 2 twice: strengths strictly decrease and sum to ~0.
-    s = metrics.bradley_terry_fit(
-        np.array([0, 0, 1, 1]), np.array([1, 1, 2, 2]), np.ones(4), n=3
-    )
+    s = metrics.bradley_terry_fit(np.array([0, 0, 1, 1]), np.array([1, 1, 2, 2]), np.ones(4), n=3)
     assert s[0] > s[1] > s[2]
     assert s.sum() == pytest.approx(0.0, abs=1e-5)
 
