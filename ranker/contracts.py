@@ -64,6 +64,7 @@ IMAGES_COLUMNS = (
     "context",
 )
 TRL_COLUMNS = ("chosen", "rejected")
+TRL_EXTRA_COLUMNS = ("prompt",)  # the instruction, as TRL's prompt
 PICKAPIC_IMAGE_COLUMNS = ("jpg_0", "jpg_1")
 # Columns the published dataset carries beyond the two tables above, so a re-import
 # rebuilds the same project: the vote's answer time, which split an image went to

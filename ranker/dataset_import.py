@@ -1,0 +1,569 @@
+"""Load a preference dataset into a project: ours, Pick-a-Pic, TRL, or JoyQuality JSON.
+
+Sources: a Hub dataset repo id, a local folder of Parquet files (our export or any
+other), one Parquet file, a zip of either, or JoyQuality's JSON. The layout is found
+from the columns:
+
+- our export: ``votes`` + ``images`` tables (the exact log, replayed in order), else
+- pairs with ``image_0``/``image_1`` or ``jpg_0``/``jpg_1`` and ``label_0``/``label_1``
+  (ours, Pick-a-Pic), or ``chosen``/``rejected`` (TRL: the first wins), or
+- ``{"train": [[winner, loser, 1], ...], "test": [...]}`` (JoyQuality).
+
+Every image is decoded before anything is written; rows whose images do not decode
+are reported by row and left out. Image files are written into ``images_dir`` named
+by uid. A new project gets the dataset's settings, exclusions and pre-ranking, so it
+replays to the same ratings; importing into an existing project appends only the
+votes it does not have yet (same pair, outcome and time), so an export taken on
+another machine resumes where that machine stopped.
+
+Example:
+    >>> report = import_dataset(studio, "user/my-prefs", images_dir=Path("uploads/imported"))
+    ...                                                             # doctest: +SKIP
+    >>> report.summary()                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
+from ranker.dataset import CONFIG_DIRS, labels_outcome
+from ranker.errors import ImageReadError, ImportFormatError, StudioError
+from ranker.intake import content_uid, decode_image, extract_zip
+from ranker.store import ImageRow, NewVote
+
+IMPORT_SOURCE = "import"
+FORMAT_SUFFIX = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
+# Accepted pair layouts: (name, image columns, label columns); the first one present wins.
+PAIR_LAYOUTS = (
+    ("image_0/image_1 with label_0/label_1", ("image_0", "image_1"), ("label_0", "label_1")),
+    (
+        "Pick-a-Pic (jpg_0/jpg_1 with label_0/label_1)",
+        PICKAPIC_IMAGE_COLUMNS,
+        ("label_0", "label_1"),
+    ),
+    ("TRL (chosen/rejected)", TRL_COLUMNS, ()),
+)
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``bad_rows`` names every row left out and why."""
+
+    project: str
+    layout: str
+    rows: int = 0
+    votes_added: int = 0
+    votes_present: int = 0
+    images_added: int = 0
+    bad_rows: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"project {self.project!r} ({self.layout}): {self.votes_added} votes added"
+            + (f", {self.votes_present} already there" if self.votes_present else "")
+            + f", {self.images_added} new images, {len(self.bad_rows)} rows left out"
+        ]
+        lines += [f"  {row}" for row in self.bad_rows[:50]]
+        if len(self.bad_rows) > 50:
+            lines.append(f"  ... and {len(self.bad_rows) - 50} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class ImportedImage:
+    uid: str
+    path: str
+    name: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    context: str | None = None
+    excluded: bool = False
+    exclusion_reason: str | None = None
+    prior_mu: float | None = None
+    prior_sigma: float | None = None
+
+
+@dataclass
+class ImportedVote:
+    left: str
+    right: str
+    outcome: str
+    labeler: str | None
+    created_at: float | None
+    response_ms: float | None = None
+
+
+class ImageWriter:
+    """Decodes each distinct image once and writes it as ``images_dir/<uid><ext>``."""
+
+    def __init__(self, images_dir: Path) -> None:
+        self.dir = Path(images_dir)
+        self.images: dict[str, ImportedImage] = {}
+        self.errors: dict[str, str] = {}
+
+    def add(self, data: bytes, name: str | None, label: str) -> str:
+        """The uid of ``data``; raises ImageReadError(label, reason) if it does not decode."""
+        uid = content_uid(data) if data else ""
+        if uid in self.images:
+            return uid
+        if uid in self.errors:
+            raise ImageReadError(label, self.errors[uid])
+        try:
+            img, fmt = decode_image(data, label)
+        except ImageReadError as exc:
+            if uid:
+                self.errors[uid] = exc.reason
+            raise
+        suffix = FORMAT_SUFFIX.get(fmt) or Path(name or "").suffix.lower() or ".img"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{uid}{suffix}"
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        self.images[uid] = ImportedImage(
+            uid,
+            str(path.resolve()),
+            Path(name).name if name else path.name,
+            img.width,
+            img.height,
+            fmt,
+            len(data),
+        )
+        return uid
+
+
+# --- reading values --------------------------------------------------------------------------
+def image_value(value, base: Path) -> tuple[bytes, str | None]:
+    """Bytes and file name of a cell: Image struct, raw bytes, or a path (relative to ``base``)."""
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+        if data:
+            return bytes(data), path
+        if path:
+            return _read_path(path, base), path
+        raise ValueError("the image cell is empty")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value), None
+    if isinstance(value, str) and value:
+        return _read_path(value, base), value
+    raise ValueError(f"no image in this cell ({type(value).__name__})")
+
+
+def _read_path(path: str, base: Path) -> bytes:
+    p = Path(path)
+    p = p if p.is_absolute() else base / p
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {p} ({exc.strerror or exc})") from exc
+
+
+def _epoch(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return _epoch(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def pair_layout(columns: list[str], where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The pair layout these columns follow; the error names the missing columns."""
+    for layout in PAIR_LAYOUTS:
+        if set(layout[1] + layout[2]) <= set(columns):
+            return layout
+    closest = min(PAIR_LAYOUTS, key=lambda lay: len(set(lay[1] + lay[2]) - set(columns)))
+    missing = [c for c in closest[1] + closest[2] if c not in columns]
+    accepted = "; ".join(name for name, _, _ in PAIR_LAYOUTS)
+    raise ImportFormatError(
+        f"{where} is not a preference table: it lacks the columns {', '.join(missing)} "
+        f"(closest layout: {closest[0]}; it has {', '.join(columns) or 'no columns'}). "
+        f"Accepted layouts: {accepted}."
+    )
+
+
+# --- sources -------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """Everything read from a source, images already validated and written."""
+
+    layout: str
+    votes: list[ImportedVote]
+    images: dict[str, ImportedImage]
+    meta: dict
+    rows: int
+    bad_rows: list[str]
+    name_hint: str = ""
+
+
+def _split_order(path: Path) -> tuple[int, str]:
+    stem = path.name.split("-")[0].split(".")[0]
+    rank = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}.get(stem, 3)
+    return rank, str(path)
+
+
+def _pair_files(folder: Path) -> list[Path]:
+    skip = {CONFIG_DIRS["images"], CONFIG_DIRS["votes"]}
+    files = [
+        p
+        for p in folder.rglob("*.parquet")
+        if not (set(p.relative_to(folder).parts[:-1]) & skip)
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(files, key=_split_order)
+
+
+def read_pairs_parquet(
+    files: list[Path], writer: ImageWriter, base: Path
+) -> tuple[str, list[ImportedVote], int, list[str]]:
+    """Votes from pair tables, file by file in batches; bad rows reported and skipped."""
+    import pyarrow.parquet as pq
+
+    votes, bad, rows, layout_name = [], [], 0, ""
+    for path in files:
+        where = str(path.relative_to(base)) if path.is_relative_to(base) else path.name
+        pf = pq.ParquetFile(path)
+        layout_name, images, labels = pair_layout(pf.schema_arrow.names, where)
+        extra = [
+            c
+            for c in ("labeler", "user_id", "created_at", "response_ms", "instruction", "project")
+            if c in pf.schema_arrow.names
+        ]
+        row = 0
+        for batch in pf.iter_batches(batch_size=64, columns=list(images + labels) + extra):
+            for record in batch.to_pylist():
+                rows += 1
+                vote = _pair_vote(record, images, labels, writer, path.parent, f"{where} row {row}")
+                row += 1
+                if isinstance(vote, str):
+                    bad.append(vote)
+                else:
+                    votes.append(vote)
+    return layout_name, votes, rows, bad
+
+
+def _pair_vote(record, images, labels, writer, base, where) -> ImportedVote | str:
+    uids = []
+    for col in images:
+        try:
+            data, name = image_value(record[col], base)
+            uids.append(writer.add(data, name, f"{where} {col}"))
+        except ImageReadError as exc:
+            return f"{where} {col}: {exc.reason}"
+        except ValueError as exc:
+            return f"{where} {col}: {exc}"
+    if uids[0] == uids[1]:
+        return f"{where}: both images are the same image"
+    if labels:
+        try:
+            outcome = labels_outcome(float(record[labels[0]]), float(record[labels[1]]))
+        except (TypeError, ValueError):
+            return f"{where}: labels {record[labels[0]]!r}, {record[labels[1]]!r} are not numbers"
+    else:
+        outcome = "left"  # chosen is shown first and wins
+    labeler = record.get("labeler")
+    if labeler is None and record.get("user_id") is not None:
+        labeler = f"user-{record['user_id']}"
+    return ImportedVote(
+        uids[0],
+        uids[1],
+        outcome,
+        labeler,
+        _epoch(record.get("created_at")),
+        record.get("response_ms"),
+    )
+
+
+def read_log_tables(folder: Path, writer: ImageWriter) -> tuple[list[ImportedVote], list[str]]:
+    """Our ``votes`` + ``images`` tables: images (with their state) first, then the log."""
+    import pyarrow.parquet as pq
+
+    bad = []
+    by_old_uid: dict[str, str] = {}
+    for path in sorted((folder / CONFIG_DIRS["images"]).glob("*.parquet")):
+        for i, r in enumerate(pq.read_table(path).to_pylist()):
+            where = f"images/{path.name} row {i}"
+            try:
+                data, name = image_value(r["image"], path.parent)
+                uid = writer.add(data, name, f"{where} image")
+            except (ImageReadError, ValueError) as exc:
+                bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
+                continue
+            by_old_uid[r["uid"]] = uid
+            img = writer.images[uid]
+            img.context = r.get("context")
+            img.excluded = bool(r.get("excluded"))
+            img.exclusion_reason = r.get("exclusion_reason") or None
+            img.prior_mu, img.prior_sigma = r.get("prior_mu"), r.get("prior_sigma")
+    votes = []
+    for path in sorted((folder / CONFIG_DIRS["votes"]).glob("*.parquet")):
+        for i, r in enumerate(pq.read_table(path).to_pylist()):
+            left, right = by_old_uid.get(r["image_0_uid"]), by_old_uid.get(r["image_1_uid"])
+            if left is None or right is None:
+                bad.append(f"votes/{path.name} row {i}: an image of this vote was left out above")
+                continue
+            votes.append(
+                ImportedVote(
+                    left,
+                    right,
+                    labels_outcome(r["label_0"], r["label_1"]),
+                    r.get("labeler"),
+                    r.get("created_at"),
+                    r.get("response_ms"),
+                )
+            )
+    return votes, bad
+
+
+def read_joyquality(path: Path, writer: ImageWriter) -> tuple[list[ImportedVote], int, list[str]]:
+    """JoyQuality's ``{"train": [[winner, loser, label], ...], "test": [...]}``, train first.
+
+    Paths are read as given, relative ones from the JSON file's folder; label 1 means
+    the first image won (the upstream meaning), 0 the second, 0.5 a tie.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ImportFormatError(f"{path.name} is not readable JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not any(
+        isinstance(doc.get(s), list) for s in ("train", "test")
+    ):
+        raise ImportFormatError(
+            f"{path.name} is not a JoyQuality dataset: expected "
+            '{"train": [[winner, loser, 1], ...], "test": [...]}'
+        )
+    votes, bad, rows = [], [], 0
+    for split in ("train", "test"):
+        for i, entry in enumerate(doc.get(split) or []):
+            rows += 1
+            where = f"{split}[{i}]"
+            if not (isinstance(entry, list) and len(entry) in (2, 3)):
+                bad.append(f"{where}: expected [winner, loser, 1], got {entry!r:.80}")
+                continue
+            label = float(entry[2]) if len(entry) == 3 else 1.0
+            record = {"a": entry[0], "b": entry[1], "l0": label, "l1": 1.0 - label}
+            vote = _pair_vote(record, ("a", "b"), ("l0", "l1"), writer, path.parent, where)
+            (bad if isinstance(vote, str) else votes).append(vote)
+    return votes, rows, bad
+
+
+def load_source(
+    source: str | Path, images_dir: Path, *, token: str | None = None, split: str | None = None
+) -> Loaded:
+    """Read any accepted source; a string that is not an existing path is a Hub repo id."""
+    path = Path(source)
+    if not path.exists():
+        from ranker.hub import download_dataset
+
+        with tempfile.TemporaryDirectory(prefix="pstudio-import-") as tmp:
+            folder = download_dataset(str(source), tmp, token=token, split=split)
+            loaded = _load_folder(folder, ImageWriter(images_dir))
+        loaded.name_hint = str(source).rsplit("/", 1)[-1]
+        return loaded
+    writer = ImageWriter(images_dir)
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="pstudio-import-") as tmp:
+            loaded = _load_folder(extract_zip(path, Path(tmp)), writer)
+    elif path.suffix.lower() == ".json":
+        votes, rows, bad = read_joyquality(path, writer)
+        loaded = Loaded("JoyQuality JSON", votes, writer.images, {}, rows, bad)
+    elif path.is_dir():
+        loaded = _load_folder(path, writer)
+    elif path.suffix.lower() == ".parquet":
+        layout, votes, rows, bad = read_pairs_parquet([path], writer, path.parent)
+        loaded = Loaded(layout, votes, writer.images, {}, rows, bad)
+    else:
+        raise ImportFormatError(
+            f"{path.name}: import takes a Parquet file or folder, a zip of one, a JoyQuality "
+            "JSON file, or a Hub dataset repo id"
+        )
+    loaded.name_hint = loaded.name_hint or path.stem
+    return loaded
+
+
+def _load_folder(folder: Path, writer: ImageWriter) -> Loaded:
+    meta_file = folder / PROJECT_FILE
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    has_log = all(any((folder / CONFIG_DIRS[c]).glob("*.parquet")) for c in ("images", "votes"))
+    if has_log:
+        votes, bad = read_log_tables(folder, writer)
+        rows = len(votes) + len(bad)
+        loaded = Loaded("Preference Studio dataset", votes, writer.images, meta, rows, bad)
+    else:
+        files = _pair_files(folder)
+        jsons = sorted(p for p in folder.rglob("*.json") if p.name != PROJECT_FILE)
+        if not files and jsons:
+            votes, rows, bad = read_joyquality(jsons[0], writer)
+            loaded = Loaded("JoyQuality JSON", votes, writer.images, meta, rows, bad)
+        elif not files:
+            raise ImportFormatError(f"{folder.name} holds no Parquet or JoyQuality JSON files")
+        else:
+            layout, votes, rows, bad = read_pairs_parquet(files, writer, folder)
+            if all(v.created_at is not None for v in votes):
+                votes.sort(key=lambda v: v.created_at)  # splits interleave in time
+            loaded = Loaded(layout, votes, writer.images, meta, rows, bad)
+    return loaded
+
+
+# --- into a project ---------------------------------------------------------------------------
+def import_dataset(
+    studio,
+    source: str | Path,
+    *,
+    images_dir: str | Path,
+    project: str | None = None,
+    instruction: str | None = None,
+    labeler: str = IMPORT_SOURCE,
+    token: str | None = None,
+    split: str | None = None,
+) -> ImportReport:
+    """Import ``source`` into ``project`` (created if new; appended to, without repeats, if not).
+
+    ``images_dir`` receives the image files (named by uid); ``labeler`` names votes
+    whose dataset has no labeler; ``split`` limits a Hub download to one split.
+    """
+    loaded = load_source(source, Path(images_dir), token=token, split=split)
+    if not loaded.votes:
+        detail = "\n".join(loaded.bad_rows[:10])
+        raise StudioError(f"no usable votes in {source}" + (f":\n{detail}" if detail else ""))
+    name = (project or loaded.meta.get("project") or loaded.name_hint or "imported").strip()
+    now = time.time()
+    new_votes: list[NewVote] = [
+        (
+            None,
+            v.left,
+            v.right,
+            v.outcome,
+            v.labeler or labeler,
+            now if v.created_at is None else float(v.created_at),
+            v.response_ms,
+            IMPORT_SOURCE,
+        )
+        for v in loaded.votes
+    ]
+    images = list(loaded.images.values())
+    report = ImportReport(name, loaded.layout, rows=loaded.rows, bad_rows=loaded.bad_rows)
+    existing = {p.name for p in studio.list_projects()}
+    if name not in existing:
+        create_project_from_log(
+            studio.store,
+            name,
+            instruction or loaded.meta.get("instruction"),
+            loaded.meta.get("settings") or {},
+            images,
+            new_votes,
+        )
+        report.images_added, report.votes_added = len(images), len(new_votes)
+        studio.project(name)  # open it: a full replay of what was written
+        return report
+    session = studio.project(name)
+    known = {img.uid for img in session.images}
+    fresh = [img for img in images if img.uid not in known]
+    intake = session.add_files([img.path for img in fresh])
+    if intake.rejected:
+        raise StudioError("imported images were rejected:\n" + intake.summary())
+    for img in fresh:
+        if img.excluded:
+            session.set_excluded(img.uid, True, img.exclusion_reason)
+    have = Counter(
+        _vote_key(v.left_uid, v.right_uid, v.outcome, v.created_at) for v in session.votes()
+    )
+    todo = []
+    for v in new_votes:
+        key = _vote_key(v[1], v[2], v[3], v[5])
+        if have[key]:
+            have[key] -= 1
+            report.votes_present += 1
+        else:
+            todo.append(v)
+    session.record_votes(todo)
+    report.images_added, report.votes_added = len(fresh), len(todo)
+    return report
+
+
+def _vote_key(left: str, right: str, outcome: str, created_at: float) -> tuple:
+    # Labelers may have been hashed or dropped on export: match without them.
+    return left, right, outcome, round(float(created_at), 6)
+
+
+def create_project_from_log(
+    store,
+    name: str,
+    instruction: str | None,
+    settings: dict,
+    images: list[ImportedImage],
+    votes: list[NewVote],
+    excluded_after: dict[str, int] | None = None,
+    undone: set[int] | None = None,
+) -> None:
+    """Write a whole new project straight into the store, before any session opens it.
+
+    ``excluded_after`` places each exclusion after that many votes (so Image Ranker
+    exports interleave removals as they happened); ``undone`` holds positions in
+    ``votes`` that were undone. Opening the project afterwards replays it exactly.
+    """
+    from ranker.ratings import RatingConfig
+
+    RatingConfig.from_settings(settings)  # fail before writing anything
+    row = store.create_project(name, instruction, settings)
+    store.add_images(
+        row.id,
+        [
+            ImageRow(
+                uid=img.uid,
+                position=i,
+                path=img.path,
+                name=img.name,
+                width=img.width,
+                height=img.height,
+                format=img.format,
+                bytes=img.bytes,
+                context=img.context,
+            )
+            for i, img in enumerate(images)
+        ],
+    )
+    priors = {
+        img.uid: (img.prior_mu, img.prior_sigma)
+        for img in images
+        if img.prior_mu is not None and img.prior_sigma is not None
+    }
+    if priors:
+        store.set_priors(row.id, priors)
+    excluded_after = excluded_after or {}
+    points = {excluded_after.get(img.uid, len(votes)) for img in images if img.excluded}
+    ids, start = [], 0
+    for point in sorted(points | {len(votes)}):
+        if point > start:
+            ids += store.add_votes(row.id, votes[start:point])
+            start = point
+        for img in images:
+            if img.excluded and excluded_after.get(img.uid, len(votes)) == point:
+                store.set_excluded(row.id, img.uid, True, img.exclusion_reason)
+    for position in sorted(undone or ()):
+        store.mark_undone(ids[position])
