@@ -41,6 +41,10 @@ class Pool:
     first: list[int] = field(default_factory=list)
     second: list[int] = field(default_factory=list)
     result: list[float] = field(default_factory=list)
+    # Per-item starting ratings when a project is pre-ranked (None: everyone at the
+    # prior). Replays (selector state, refits) start from these, not from prior_mu.
+    initial_mu: np.ndarray | None = None
+    initial_sigma: np.ndarray | None = None
 
     @classmethod
     def empty(
@@ -89,9 +93,30 @@ class Pool:
             np.asarray(self.result, dtype=np.float64),
         )
 
+    def seed(self, mu: np.ndarray, sigma: np.ndarray) -> None:
+        """Start every item from its own prior (pre-ranking by a model), before any vote."""
+        if self.n_votes:
+            raise ValueError("seed ratings before the first vote; replay the log to re-seed")
+        mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+        if mu.shape != (self.n,) or sigma.shape != (self.n,):
+            raise ValueError(f"seed needs mu and sigma of length {self.n}")
+        self.initial_mu, self.initial_sigma = mu.copy(), sigma.copy()
+        self.mu[:], self.sigma[:] = mu, sigma
+
+    def start_ratings(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ratings before the first vote (copies): the starting point of any replay."""
+        if self.initial_mu is not None and self.initial_sigma is not None:
+            return self.initial_mu.copy(), self.initial_sigma.copy()
+        return np.full(self.n, self.prior_mu), np.full(self.n, self.prior_sigma)
+
     def grow(self, extra: int) -> None:
         """Add ``extra`` new items at the prior (images added to a running project)."""
         self.mu = np.concatenate([self.mu, np.full(extra, self.prior_mu)])
         self.sigma = np.concatenate([self.sigma, np.full(extra, self.prior_sigma)])
         self.active = np.concatenate([self.active, np.ones(extra, dtype=bool)])
         self.counts = np.concatenate([self.counts, np.zeros(extra, dtype=np.int64)])
+        if self.initial_mu is not None and self.initial_sigma is not None:
+            self.initial_mu = np.concatenate([self.initial_mu, np.full(extra, self.prior_mu)])
+            self.initial_sigma = np.concatenate(
+                [self.initial_sigma, np.full(extra, self.prior_sigma)]
+            )

@@ -1,0 +1,240 @@
+"""The ``active`` strategy: sort while labelers agree with themselves, else refit EIG.
+
+Two regimes need opposite pair selection (REFERENCE §2). Consistent labelers are
+best served by sorting (quicksort buckets plus transitivity); noisy ones by choosing
+the pair with the largest expected information gain on a Bradley-Terry refit of all
+votes, which re-examines close pairs instead of trusting one noisy split. ``active``
+starts with a warm-up (every image once), sorts, and watches for votes that
+contradict the order it has established; once contradictions exceed
+``consistency_tolerance`` of the checkable votes it switches to refit EIG for good.
+All of it is replayed from the vote log, so undo and restart behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+from ranker.btfit import BT_PROBIT_BETA, bt_fit
+from ranker.pool import DRAW, Pool
+from ranker.selection.common import Pair, VoteSync, key, random_pair
+from ranker.selection.sortstate import QuickSortState
+from ranker.tsmath import expected_information_gain, rate
+
+
+def refit_prior(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item prior (mean, sd) of the refit, in logit units, from the pool's start ratings.
+
+    TrueSkill's ``P(i beats j) = Phi((mu_i - mu_j) / (sqrt(2) beta))`` is about
+    ``sigmoid(k (mu_i - mu_j))`` with ``k = 1.702 / (sqrt(2) beta)``: the same scale
+    maps a pre-ranked pool's seeded ratings into the refit.
+    """
+    k = 1.702 / (np.sqrt(2.0) * pool.beta)
+    mu0, sd0 = pool.start_ratings()
+    return k * (mu0 - pool.prior_mu), k * sd0
+
+
+def refit(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Bradley-Terry MAP scores and variances of all votes, with the pool's prior."""
+    first, second, result = pool.history()
+    mean, sd = refit_prior(pool)
+    return bt_fit(pool.n, first, second, result, prior_sd=sd, prior_mean=mean)
+
+
+class RefitModel:
+    """Refit scores kept fresh cheaply: a full refit every ``every`` votes, and the
+    closed-form Gaussian update of the two voted items in between.
+
+    Refits happen at fixed vote counts (multiples of ``every``) from a cold start, so
+    the state after any history is the same whether reached live or by replay.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = max(1, every)
+        self.sync = VoteSync()
+        self.scores = np.zeros(0)
+        self.sd = np.zeros(0)
+        self.order = np.zeros(0, dtype=np.int64)  # active items by score at the last refit
+        self.pos = np.zeros(0, dtype=np.int64)
+
+    def update(self, pool: Pool) -> None:
+        if self.sync.stale(pool) or len(self.scores) != pool.n:
+            self.sync = VoteSync()
+        at = pool.n_votes - pool.n_votes % self.every
+        if self.sync.seen <= at and (self.sync.seen < at or len(self.scores) != pool.n):
+            self._full(pool, at)
+        for k in self.sync.pending(pool):
+            a, b, r = pool.first[k], pool.second[k], pool.result[k]
+            if r == DRAW:
+                continue  # the logistic model has no draw margin; the next refit uses ties
+            ma, sa, mb, sb = rate(
+                self.scores[a], self.sd[a], self.scores[b], self.sd[b], 1.0,
+                beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
+            )  # fmt: skip
+            self.scores[a], self.sd[a], self.scores[b], self.sd[b] = ma, sa, mb, sb
+
+    def _full(self, pool: Pool, at: int) -> None:
+        first, second, result = pool.history()
+        mean, sd = refit_prior(pool)
+        s, v = bt_fit(pool.n, first[:at], second[:at], result[:at], prior_sd=sd, prior_mean=mean)
+        self.scores, self.sd = s, np.sqrt(v)
+        items = np.flatnonzero(pool.active)
+        self.order = items[np.argsort(-s[items], kind="stable")]
+        self.pos = np.full(pool.n, -1, dtype=np.int64)
+        self.pos[self.order] = np.arange(len(self.order))
+        self.sync.seen = at
+
+
+class ActiveSelector:
+    """See the module docstring. ``mode``: "auto" (default), "sort" or "refit" only."""
+
+    name = "active"
+
+    def __init__(
+        self,
+        *,
+        mode: str = "auto",
+        consistency_tolerance: float = 0.01,
+        check_every: int = 10,
+        min_checks: int = 20,
+        max_candidates: int = 15,
+        refit_every: int | None = None,
+        anchors: int = 16,
+        random_anchors: int = 8,
+        neighbours: int = 8,
+        random_partners: int = 8,
+    ) -> None:
+        if mode not in ("auto", "sort", "refit"):
+            raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
+        self.mode = mode
+        self.tolerance = consistency_tolerance
+        self.check_every, self.min_checks = check_every, min_checks
+        self.max_candidates = max_candidates
+        self.refit_every = refit_every
+        self.anchors, self.random_anchors = anchors, random_anchors
+        self.neighbours, self.random_partners = neighbours, random_partners
+        self.reset()
+
+    def reset(self) -> None:
+        self._sync = VoteSync()
+        self._sort: QuickSortState | None = None
+        self._noisy_at: int | None = None  # vote count when sorting was abandoned
+        self._model: RefitModel | None = None
+
+    # ---- state ----------------------------------------------------------------------
+    def _update(self, pool: Pool) -> None:
+        if self._sync.stale(pool) or (
+            self._sort is not None and not np.array_equal(self._sort.mask, pool.active)
+        ):
+            self.reset()
+        if self._model is None:
+            self._model = RefitModel(self.refit_every or max(10, pool.n // 20))
+        if self.mode == "refit":
+            self._noisy_at = 0
+        if self._noisy_at is None and self._sort is None:
+            self._sort = QuickSortState(pool, pool.active, self.max_candidates)
+        for k in self._sync.pending(pool):
+            if self._noisy_at is not None:
+                break
+            self._sort.add(pool.first[k], pool.second[k], pool.result[k])
+            if self.mode == "auto" and self._sort.noisy(self.tolerance):
+                self._noisy_at = k + 1
+        self._sync.seen = pool.n_votes
+
+    @property
+    def sorting(self) -> bool:
+        """True while the selector trusts its labelers enough to sort."""
+        return self._noisy_at is None
+
+    # ---- the interface ----------------------------------------------------------------
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        self._update(pool)
+        pair = None
+        if self.sorting:  # the root partition doubles as the warm-up: all seen once
+            pair = self._spot_check(pool, rng, avoid)
+            if pair is None:
+                pair = self._sort.next_pair(rng, pool.active, avoid)
+        if pair is None:
+            pair = self._warmup(pool, rng, avoid)
+        if pair is None:
+            pair = self._eig_pair(pool, rng, avoid)
+        return pair if pair is not None else random_pair(pool, rng, avoid)
+
+    def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
+        self._update(pool)
+
+    def ranking(self, pool: Pool) -> np.ndarray:
+        """Scores to rank by (higher is better): the sort order while sorting, else a refit."""
+        self._update(pool)
+        if self.sorting:
+            return self._sort.order_scores()
+        return refit(pool)[0]
+
+    # ---- picks ----------------------------------------------------------------------
+    def _spot_check(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair]
+    ) -> Pair | None:
+        """Now and then a pair of known order, until enough votes could have contradicted."""
+        due = pool.n_votes % self.check_every == self.check_every - 1
+        if self.mode != "auto" or not due or self._sort.checked >= self.min_checks:
+            return None
+        return self._sort.check_pair(rng, avoid)
+
+    def _warmup(self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair]) -> Pair | None:
+        """Every image is seen once early: pair unseen images with each other."""
+        unseen = np.flatnonzero(pool.active & (pool.counts == 0))
+        if len(unseen) == 0:
+            return None
+        if len(unseen) >= 2:
+            pair = random_pair(pool, rng, avoid, among=unseen, tries=8)
+            if pair is not None and pair not in avoid:
+                return pair
+        a = int(unseen[int(rng.integers(len(unseen)))])
+        pair = random_pair(pool, rng, avoid, among=np.flatnonzero(pool.active), tries=8)
+        others = np.flatnonzero(pool.active)
+        b = int(others[int(rng.integers(len(others)))])
+        if b != a and key(a, b) not in avoid:
+            return key(a, b)
+        return pair
+
+    def _eig_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair]
+    ) -> Pair | None:
+        """The most informative pair among a candidate subset of the refit."""
+        model = self._model
+        model.update(pool)
+        order = model.order[pool.active[model.order]]
+        m = len(order)
+        if m < 2:
+            return None
+        pos = np.full(pool.n, -1, dtype=np.int64)
+        pos[order] = np.arange(m)
+        var = model.sd[order] ** 2
+        top = min(self.anchors, m)
+        anchors = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
+        anchors = np.concatenate([anchors, order[rng.integers(m, size=self.random_anchors)]])
+        offsets = np.concatenate(
+            [np.arange(-self.neighbours, 0), np.arange(1, self.neighbours + 1)]
+        )
+        near = np.clip(pos[anchors][:, None] + offsets[None, :], 0, m - 1)
+        partners = np.concatenate(
+            [order[near], order[rng.integers(m, size=(len(anchors), self.random_partners))]],
+            axis=1,
+        )
+        a = np.repeat(anchors, partners.shape[1])
+        b = partners.ravel()
+        gain = expected_information_gain(
+            model.scores[a], model.sd[a], model.scores[b], model.sd[b],
+            beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
+        )  # fmt: skip
+        gain[a == b] = -np.inf
+        for k in np.argsort(-gain, kind="stable")[:64].tolist():
+            if gain[k] == -np.inf:
+                break
+            pair = key(int(a[k]), int(b[k]))
+            if pair not in avoid:
+                return pair
+        return None

@@ -1,0 +1,273 @@
+"""Image Ranker's pair modes (smart shuffle, auto-shuffle, elimination), random, Rapidata.
+
+Reproduced from Image Ranker's behaviour (REFERENCE §2), without its O(N^2) queue:
+its smart shuffle sorts every unserved pair by ``|mu_a - mu_b| + 0.8 (count_a +
+count_b)`` (sigma unused) and serves from the front; we find the front of that order
+directly with a window over the mu-sorted items (:func:`smart_shuffle_front`), which
+is exact whenever the bound check passes and O(N log N) per shuffle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+from ranker.pool import DRAW, Pool
+from ranker.selection.common import Pair, VoteSync, active_positions, key, random_pair
+
+COUNT_WEIGHT = 0.8  # Image Ranker's weight of comparison counts in the shuffle key
+AUTO_SHUFFLE_EVERY = 3  # Image Ranker re-sorts its queue every three comparisons
+_MAX_WINDOW_KEYS = 4_000_000  # stop widening the window beyond this many candidate keys
+
+
+def smart_shuffle_front(
+    mu: np.ndarray,
+    counts: np.ndarray,
+    items: np.ndarray,
+    m: int,
+    rng: np.random.Generator,
+    skip: Collection[Pair] = (),
+) -> list[Pair]:
+    """The first ``m`` pairs of Image Ranker's smart-shuffle order, skipping ``skip``.
+
+    Items are sorted by mu (random order among equal mu, so ties break randomly like
+    a shuffled queue). A pair ``d`` apart in that order has key at least the gap of
+    ``K + 1`` neighbours, so scanning offsets ``1..K`` is exact once the m-th best key
+    found is below that bound; otherwise the window grows (up to a cap at huge N).
+    """
+    if len(items) < 2:
+        return []
+    perm = rng.permutation(items)
+    order = perm[np.argsort(mu[perm], kind="stable")]
+    ms, cs = mu[order], COUNT_WEIGHT * counts[order].astype(np.float64)
+    size = len(order)
+    window = min(16, size - 1)
+    while True:
+        keys, lo, hi = [], [], []
+        for d in range(1, window + 1):
+            keys.append(ms[d:] - ms[:-d] + cs[d:] + cs[:-d])
+            lo.append(np.arange(size - d))
+            hi.append(np.arange(d, size))
+        keys_a, lo_a, hi_a = np.concatenate(keys), np.concatenate(lo), np.concatenate(hi)
+        chosen = _walk_front(keys_a, order[lo_a], order[hi_a], m, skip)
+        if window >= size - 1 or (window + 1) * size > _MAX_WINDOW_KEYS:
+            return [p for _, p in chosen]
+        reach = ms[window + 1 :] - ms[: size - window - 1] + cs[: size - window - 1]
+        bound = reach.min() + cs.min()
+        if len(chosen) == m and chosen[-1][0] <= bound:
+            return [p for _, p in chosen]
+        window = min(size - 1, window * 4)
+
+
+def _walk_front(
+    keys: np.ndarray, a: np.ndarray, b: np.ndarray, m: int, skip: Collection[Pair]
+) -> list[tuple[float, Pair]]:
+    """The ``m`` smallest-key pairs not in ``skip``, growing the partial sort as needed."""
+    take = min(len(keys), 4 * m + 8)
+    while True:
+        idx = np.argpartition(keys, take - 1)[:take] if take < len(keys) else np.arange(len(keys))
+        idx = idx[np.argsort(keys[idx], kind="stable")]
+        out = []
+        for k in idx.tolist():
+            pair = key(int(a[k]), int(b[k]))
+            if pair not in skip:
+                out.append((float(keys[k]), pair))
+                if len(out) == m:
+                    return out
+        if take >= len(keys):
+            return out
+        take = min(len(keys), take * 4)
+
+
+class _Compared:
+    """The set of pairs already voted on (Image Ranker never re-serves a compared pair)."""
+
+    def __init__(self) -> None:
+        self.sync = VoteSync()
+        self.pairs: set[Pair] = set()
+
+    def update(self, pool: Pool) -> set[Pair]:
+        if self.sync.stale(pool):
+            self.__init__()
+        for k in self.sync.pending(pool):
+            self.pairs.add(key(pool.first[k], pool.second[k]))
+        return self.pairs
+
+
+class _SkipView:
+    """``pair in view``: compared or reserved, without building a merged set."""
+
+    def __init__(self, *sets: Collection[Pair]) -> None:
+        self.sets = sets
+
+    def __contains__(self, pair: object) -> bool:
+        return any(pair in s for s in self.sets)
+
+
+class SmartShuffleSelector:
+    """Smart shuffle re-sorted before every vote: the cheapest pair by Image Ranker's key."""
+
+    name = "smart_shuffle"
+
+    def __init__(self) -> None:
+        self._compared = _Compared()
+
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        compared = self._compared.update(pool)
+        items = active_positions(pool)
+        front = smart_shuffle_front(
+            pool.mu, pool.counts, items, 1, rng, _SkipView(compared, set(avoid))
+        )
+        if front:
+            return front[0]
+        # Every pair compared or reserved: Image Ranker would stop; we allow repeats.
+        front = smart_shuffle_front(pool.mu, pool.counts, items, 1, rng, set(avoid))
+        return front[0] if front else random_pair(pool, rng, avoid)
+
+    def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
+        self._compared.update(pool)
+
+    def reset(self) -> None:
+        self._compared = _Compared()
+
+
+class AutoShuffleSelector(SmartShuffleSelector):
+    """Image Ranker's auto-shuffle: serve a queue in order, re-sort it every 3 votes.
+
+    Between shuffles the queue keeps the keys of the last shuffle (that staleness is
+    the mode's character). After :meth:`reset` the queue is rebuilt from the current
+    ratings at the next pick, which can differ from uninterrupted operation for at
+    most the two picks left in that shuffle period.
+    """
+
+    name = "auto_shuffle"
+
+    def __init__(self, every: int = AUTO_SHUFFLE_EVERY) -> None:
+        super().__init__()
+        self.every = every
+        self._queue: list[Pair] = []
+        self._epoch = -1
+
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        compared = self._compared.update(pool)
+        skip = _SkipView(compared, set(avoid))
+        epoch = pool.n_votes // self.every
+        if epoch != self._epoch or not any(p not in skip for p in self._queue):
+            self._epoch = epoch
+            size = self.every + len(avoid) + 4
+            self._queue = smart_shuffle_front(
+                pool.mu, pool.counts, active_positions(pool), size, rng, compared
+            )
+        inactive = ~pool.active
+        for pair in self._queue:
+            if pair not in skip and not (inactive[pair[0]] or inactive[pair[1]]):
+                return pair
+        return super().next_pair(pool, rng, avoid)
+
+    def reset(self) -> None:
+        super().reset()
+        self._queue, self._epoch = [], -1
+
+
+class RandomSelector:
+    """Uniformly random pairs: the baseline every strategy must beat."""
+
+    name = "random"
+
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        return random_pair(pool, rng, avoid)
+
+    def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
+class EliminationSelector:
+    """Sequential elimination: every decided vote knocks its loser out of the running.
+
+    Image Ranker rebuilds its shuffled queue after each elimination, so the next pair
+    is a random pair of survivors. N - 1 decided votes leave one image; then None.
+    Eliminated images stay active in the pool (they keep their ratings); the
+    eliminated set is derived from the vote history, so undo brings a loser back.
+    """
+
+    name = "elimination"
+
+    def __init__(self) -> None:
+        self._sync = VoteSync()
+        self._out: np.ndarray = np.zeros(0, dtype=bool)
+
+    def remaining(self, pool: Pool) -> np.ndarray:
+        """Positions of active images not yet eliminated."""
+        if self._sync.stale(pool) or len(self._out) > pool.n:
+            self.reset()
+        if len(self._out) < pool.n:
+            self._out = np.concatenate([self._out, np.zeros(pool.n - len(self._out), bool)])
+        for k in self._sync.pending(pool):
+            if pool.result[k] != DRAW:
+                self._out[pool.second[k]] = True
+        return np.flatnonzero(pool.active & ~self._out)
+
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        return random_pair(pool, rng, avoid, among=self.remaining(pool))
+
+    def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
+        self.remaining(pool)
+
+    def reset(self) -> None:
+        self._sync = VoteSync()
+        self._out = np.zeros(0, dtype=bool)
+
+
+class BudgetSelector:
+    """Rapidata-style job: a comparison budget, a share of random matchups, the rest close.
+
+    A close matchup is a random image against its nearest neighbour in rating (the
+    pool's mu; Rapidata uses Elo). Returns None once ``budget`` votes are in.
+    """
+
+    name = "budget"
+
+    def __init__(self, budget: int | None = None, random_share: float = 0.5) -> None:
+        if not 0.0 <= random_share <= 1.0:
+            raise ValueError(f"random_share must be in [0, 1], got {random_share}")
+        if budget is not None and budget < 0:
+            raise ValueError(f"budget must be a non-negative number of votes, got {budget}")
+        self.budget, self.random_share = budget, random_share
+
+    def next_pair(
+        self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        if self.budget is not None and pool.n_votes >= self.budget:
+            return None
+        items = active_positions(pool)
+        if len(items) < 2 or rng.random() < self.random_share:
+            return random_pair(pool, rng, avoid)
+        order = items[np.argsort(pool.mu[items], kind="stable")]
+        sorted_mu = pool.mu[order]
+        for _ in range(8):
+            t = int(rng.integers(len(order)))
+            sides = [u for u in (t - 1, t + 1) if 0 <= u < len(order)]
+            sides.sort(key=lambda u: abs(sorted_mu[u] - sorted_mu[t]))
+            for u in sides:
+                pair = key(int(order[t]), int(order[u]))
+                if pair not in avoid:
+                    return pair
+        return random_pair(pool, rng, avoid)
+
+    def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass

@@ -1,0 +1,303 @@
+"""Quicksort partitions derived from the vote log (the "consistent labeler" half of active).
+
+With labelers who never contradict themselves, sorting structure beats any per-pair
+heuristic: every image in a bucket is compared with one pivot, and transitivity
+then orders whole buckets (REFERENCE §2). Anytime quality hinges on balanced
+pivots (a random pivot resolves a third of a bucket's pairs per level, a median
+half), so each bucket first sorts a few *candidates* (its first members in a fixed
+hash order, about sqrt(size) of them) by binary insertion and takes their median.
+A child bucket inherits the parent's candidates that fell into it, already sorted,
+so most pivots after the first cost few or no extra votes (a sample sort).
+
+The state is a pure function of the vote history: votes are replayed in order and
+every decision depends only on earlier votes, so undo and restart rebuild it exactly.
+Segments (buckets) occupy disjoint ranges of final positions ``[start, start +
+size)``, so comparing starts orders them. Votes that disagree with the established
+order are counted as contradictions: they tell :class:`ActiveSelector` its labelers
+are noisy and sorting no longer pays.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Collection
+
+import numpy as np
+
+from ranker.pool import DRAW, Pool
+from ranker.selection.common import Pair, key
+from ranker.tsmath import draw_margin, rate_one
+
+BELOW, PENDING, ABOVE = -1, 0, 1
+MAX_CANDIDATES = 15
+
+
+def _tiebreak(i: int) -> int:
+    """A fixed pseudo-random order of items (Knuth hash) for deterministic choices."""
+    return (i * 2654435761) & 0xFFFFFFFF
+
+
+def n_candidates(size: int, cap: int = MAX_CANDIDATES) -> int:
+    """Odd sample size about sqrt(size): pivot quality vs votes spent choosing it."""
+    k = int(math.isqrt(size))
+    k = k if k % 2 else k - 1
+    return max(1, min(cap, k))
+
+
+class _Candidates:
+    """A few members whose order is being established; ``above[i, j]``: i known above j."""
+
+    def __init__(self, items: list[int]) -> None:
+        self.items = items
+        self.index = {c: t for t, c in enumerate(items)}
+        self.above = np.zeros((len(items), len(items)), dtype=bool)
+
+    def add(self, winner: int, loser: int) -> bool:
+        """Record winner > loser with transitive closure; False if it contradicts."""
+        w, lo = self.index[winner], self.index[loser]
+        if self.above[lo, w]:
+            return False
+        up = self.above[:, w].copy()
+        up[w] = True
+        down = self.above[lo, :].copy()
+        down[lo] = True
+        self.above |= np.outer(up, down)
+        return True
+
+    def next_question(self) -> tuple[int, int] | None:
+        """Binary insertion: the next pair to compare, or None when the order is known."""
+        chain = [0]
+        for t in range(1, len(self.items)):
+            lo = max((u + 1 for u, c in enumerate(chain) if self.above[t, c]), default=0)
+            hi = min((u for u, c in enumerate(chain) if self.above[c, t]), default=len(chain))
+            if lo < hi:
+                return self.items[t], self.items[chain[(lo + hi) // 2]]
+            chain.insert(lo, t)
+        self.chain = chain
+        return None
+
+    def median(self) -> int | None:
+        if self.next_question() is not None:
+            return None
+        return self.items[self.chain[len(self.chain) // 2]]
+
+
+class QuickSortState:
+    """Partition state of the items in ``mask``, fed one vote at a time by :meth:`add`."""
+
+    def __init__(self, pool: Pool, mask: np.ndarray, max_candidates: int = MAX_CANDIDATES) -> None:
+        n = pool.n
+        self.mask = mask.copy()
+        self.max_candidates = max_candidates
+        self.env = (pool.beta, pool.tau, draw_margin(pool.draw_probability, pool.beta))
+        self.mu, self.sigma = pool.start_ratings()  # replayed ratings: tie-breaks in ranking
+        self.seg = np.full(n, -1, dtype=np.int64)
+        self.side = np.zeros(n, dtype=np.int8)
+        self.beat: list[list[int]] = [[] for _ in range(n)]  # items i beat
+        self.lost: list[list[int]] = [[] for _ in range(n)]  # items that beat i
+        self.start: dict[int, int] = {}
+        self.members: dict[int, list[int]] = {}
+        self.cands: dict[int, _Candidates] = {}  # segments still choosing their pivot
+        self.pivot: dict[int, int] = {}  # segments being partitioned
+        self.pending: dict[int, dict[int, None]] = {}  # insertion-ordered sets
+        self.heap: list[tuple[int, int]] = []  # (-size, segment): largest bucket first
+        self.contradictions = 0.0
+        self.checked = 0
+        self._next_id = 0
+        self._new_segment([int(i) for i in np.flatnonzero(mask)], 0)
+
+    # ---- votes --------------------------------------------------------------------
+    def add(self, a: int, b: int, result: float) -> None:
+        """Process vote ``a`` vs ``b`` (result 1.0: a won; 0.5: tie) in history order."""
+        beta, tau, eps = self.env
+        self.mu[a], self.sigma[a], self.mu[b], self.sigma[b] = rate_one(
+            self.mu[a], self.sigma[a], self.mu[b], self.sigma[b], result, beta, tau, eps
+        )
+        if not (self.mask[a] and self.mask[b]):
+            return
+        tie = result == DRAW
+        if not tie:
+            self.beat[a].append(b)
+            self.lost[b].append(a)
+        sa, sb = int(self.seg[a]), int(self.seg[b])
+        if sa != sb:
+            self._check(tie or self.start[sa] < self.start[sb], tie)
+        elif sa in self.cands:
+            self._choosing(sa, a, b, tie)
+        elif sa in self.pivot:
+            self._within(sa, a, b, tie)
+
+    def _check(self, contradicts: bool, tie: bool) -> None:
+        self.checked += 1
+        if contradicts:
+            self.contradictions += 0.5 if tie else 1.0
+
+    def _choosing(self, s: int, a: int, b: int, tie: bool) -> None:
+        cands = self.cands[s]
+        if tie or a not in cands.index or b not in cands.index:
+            return
+        if not cands.add(a, b):
+            self._check(True, False)
+        p = cands.median()
+        if p is not None:
+            del self.cands[s]
+            self._start_partition(s, p, cands)
+
+    def _within(self, s: int, a: int, b: int, tie: bool) -> None:
+        """A vote inside a segment being partitioned."""
+        p = self.pivot[s]
+        side = self.side
+        if p in (a, b):
+            x = b if a == p else a
+            want = self._smaller_side(s) if tie else (ABOVE if x == a else BELOW)
+            if side[x] == PENDING:
+                self._classify(s, x, want)
+            else:
+                self._check(tie or side[x] != want, tie)
+        elif not tie:  # winner a, loser b, neither the pivot
+            if side[a] == BELOW and side[b] == ABOVE:
+                self._check(True, False)
+            elif side[b] == ABOVE and side[a] == PENDING:
+                self._classify(s, a, ABOVE)
+            elif side[a] == BELOW and side[b] == PENDING:
+                self._classify(s, b, BELOW)
+            elif side[a] != PENDING and side[b] != PENDING:
+                self._check(False, False)
+        if s in self.pivot and not self.pending[s]:
+            self._split(s)
+
+    def _smaller_side(self, s: int) -> int:
+        sides = self.side[self.members[s]]
+        return BELOW if (sides == BELOW).sum() <= (sides == ABOVE).sum() else ABOVE
+
+    def _classify(self, s: int, x: int, side: int) -> None:
+        """Put x on one side of the pivot, then everything transitivity puts there too."""
+        stack = [x]
+        p = self.pivot[s]
+        pending = self.pending[s]
+        while stack:
+            y = stack.pop()
+            if y == p or y not in pending:
+                continue
+            self.side[y] = side
+            del pending[y]
+            # above the pivot: whoever beat y is above too; below: whoever y beat is below
+            stack.extend(self.lost[y] if side == ABOVE else self.beat[y])
+
+    # ---- segments -----------------------------------------------------------------
+    def _new_segment(self, items: list[int], start: int) -> None:
+        s = self._next_id
+        self._next_id += 1
+        self.start[s] = start
+        self.members[s] = items
+        self.seg[items] = s
+        if len(items) < 2:
+            return
+        k = n_candidates(len(items), self.max_candidates)
+        chosen = sorted(items, key=_tiebreak)[:k]
+        cands = _Candidates(chosen)
+        for c in chosen:  # order already known from earlier votes among them
+            for d in self.beat[c]:
+                if d in cands.index and not cands.add(c, d):
+                    self._check(True, False)
+        heapq.heappush(self.heap, (-len(items), s))
+        p = cands.median()
+        if p is None:
+            self.cands[s] = cands
+        else:
+            self._start_partition(s, p, cands)
+
+    def _start_partition(self, s: int, p: int, cands: _Candidates) -> None:
+        items = self.members[s]
+        self.pivot[s] = p
+        self.pending[s] = dict.fromkeys(i for i in items if i != p)
+        self.side[items] = PENDING
+        t = cands.index[p]
+        for c, u in cands.index.items():  # candidates: order known
+            if c != p and self.side[c] == PENDING:
+                if cands.above[u, t]:
+                    self._classify(s, c, ABOVE)
+                elif cands.above[t, u]:
+                    self._classify(s, c, BELOW)
+        for x in self.beat[p]:  # earlier direct votes against the pivot
+            self._classify(s, x, BELOW)
+        for x in self.lost[p]:
+            self._classify(s, x, ABOVE)
+        if not self.pending[s]:
+            self._split(s)
+
+    def _split(self, s: int) -> None:
+        """Replace a fully partitioned segment by below / pivot / above."""
+        p = self.pivot.pop(s)
+        del self.pending[s]
+        members = self.members.pop(s)
+        start = self.start.pop(s)
+        below = [i for i in members if i != p and self.side[i] == BELOW]
+        above = [i for i in members if i != p and self.side[i] == ABOVE]
+        self._new_segment(below, start)
+        self._new_segment([p], start + len(below))
+        self._new_segment(above, start + len(below) + 1)
+
+    # ---- queries ------------------------------------------------------------------
+    def next_pair(
+        self, rng: np.random.Generator, active: np.ndarray, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        """The next sorting question of the largest unfinished segment."""
+        while self.heap and not self._open(self.heap[0][1]):
+            heapq.heappop(self.heap)
+        for _, s in heapq.nsmallest(8, self.heap):
+            if s in self.cands:
+                q = self.cands[s].next_question()
+                if q is not None and key(*q) not in avoid:
+                    return key(*q)
+            elif s in self.pivot:
+                p = self.pivot[s]
+                head = itertools.islice(self.pending[s], 64)  # O(1) per pick even at 100k
+                pending = [x for x in head if active[x]]
+                for t in rng.permutation(len(pending)).tolist():
+                    pair = key(p, pending[t])
+                    if pair not in avoid:
+                        return pair
+        return None
+
+    def _open(self, s: int) -> bool:
+        return s in self.cands or s in self.pivot
+
+    def check_pair(self, rng: np.random.Generator, avoid: Collection[Pair] = ()) -> Pair | None:
+        """A pair whose order is already known, from neighbouring segments: a spot check.
+
+        Consistent labelers always confirm it; noisy ones contradict it now and then,
+        which is the only way to tell them apart (sorting never asks a known pair).
+        """
+        segs = sorted(self.start, key=self.start.get)
+        if len(segs) < 2:
+            return None
+        for _ in range(8):
+            t = int(rng.integers(len(segs) - 1))
+            lower, upper = self.members[segs[t]], self.members[segs[t + 1]]
+            pair = key(
+                int(lower[int(rng.integers(len(lower)))]), int(upper[int(rng.integers(len(upper)))])
+            )
+            if pair not in avoid:
+                return pair
+        return None
+
+    @property
+    def finished(self) -> bool:
+        return not self.cands and not self.pivot
+
+    def noisy(self, tolerance: float) -> bool:
+        """True once contradictions exceed what consistent labelers would ever produce."""
+        return self.contradictions >= 2.0 and self.contradictions > tolerance * self.checked
+
+    def order_scores(self) -> np.ndarray:
+        """Higher is better: segment position, then side of the pivot, then replayed mu."""
+        n = len(self.seg)
+        starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
+        side = np.where(np.isin(self.seg, list(self.pivot)), self.side, 0).astype(np.float64)
+        rank = np.lexsort((self.mu, side, starts))
+        scores = np.empty(n)
+        scores[rank] = np.arange(n, dtype=np.float64)
+        return scores
