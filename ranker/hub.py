@@ -450,18 +450,30 @@ def push_dataset(
 
 
 def download_dataset(
-    repo_id: str, dest: str | Path, *, token: str | None = None, split: str | None = None
+    repo_id: str,
+    dest: str | Path,
+    *,
+    token: str | None = None,
+    split: str | None = None,
+    everything: bool = False,
 ) -> Path:
-    """Fetch a dataset repo's Parquet/JSON files (only ``split``'s when given) into ``dest``."""
+    """Fetch a dataset repo into ``dest``: its Parquet/JSON files (only ``split``'s when
+    given), or every file with ``everything`` (a backup)."""
     from huggingface_hub import snapshot_download
 
     repo_id = check_repo_id(repo_id)
-    patterns = ["*.json", "README.md"]
-    patterns += (
-        [f"**/{split}-*.parquet", f"**/{split}/*.parquet", f"{split}-*.parquet"]
-        if split
-        else ["*.parquet", "**/*.parquet"]
-    )
+    if everything:
+        patterns = None
+    elif split:
+        patterns = [
+            "*.json",
+            "README.md",
+            f"**/{split}-*.parquet",
+            f"{split}-*.parquet",
+            f"**/{split}/*.parquet",
+        ]
+    else:
+        patterns = ["*.json", "README.md", "*.parquet", "**/*.parquet"]
     try:
         path = snapshot_download(
             repo_id,
