@@ -122,7 +122,7 @@ class ProjectSession:
         seeds are saved with the images, so ratings stay a replay of the log from
         them. Returns how many images were seeded.
         """
-        from ranker.selection import prior_from_scores
+        from ranker.tsmath import prior_from_scores
 
         unknown = [uid for uid in scores if uid not in self.index]
         if unknown:
@@ -136,7 +136,6 @@ class ProjectSession:
             agreement,
             prior_mu=cfg.mu,
             prior_sigma=cfg.sigma,
-            beta=cfg.beta,
         )
         priors = {u: (float(m), float(s)) for u, m, s in zip(uids, mu, sigma, strict=True)}
         with self._lock:

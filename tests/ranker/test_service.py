@@ -177,3 +177,20 @@ def test_settings_validation_and_unknown_project(studio, project):
     project.update(instruction="Which is sharper?", strategy="smart_shuffle")
     assert project.settings["strategy"] == "smart_shuffle"
     assert project.next_pair("alice").instruction == "Which is sharper?"
+
+
+def test_pre_rank_seeds_ratings_and_survives_restart(project, tmp_path):
+    uids = [img.uid for img in project.images]
+    scores = {uid: float(k) for k, uid in enumerate(uids)}
+    assert project.pre_rank(scores, agreement=0.75) == 8
+    mu = project.ratings.pool.mu
+    assert np.all(np.diff(mu) > 0) and np.all(project.ratings.pool.sigma < 8.33)
+    _vote_n(project, 5)
+    reopened = Studio(tmp_path / "db" / "studio.db").project("demo")
+    assert np.array_equal(reopened.ratings.pool.mu, project.ratings.pool.mu)
+    with pytest.raises(UnknownImageError):
+        project.pre_rank({"nope": 1.0})
+    with pytest.raises(StudioError, match="agreement"):
+        project.pre_rank(scores, agreement=1.0)
+    project.clear_pre_rank()
+    assert np.array_equal(project.ratings.pool.mu, _replayed(project).pool.mu)
