@@ -25,11 +25,13 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
@@ -240,11 +242,16 @@ def _pair_files(folder: Path) -> list[Path]:
 
 def read_pairs_parquet(
     files: list[Path], writer: ImageWriter, base: Path
-) -> tuple[str, list[ImportedVote], int, list[str]]:
-    """Votes from pair tables, file by file in batches; bad rows reported and skipped."""
+) -> tuple[str, list[ImportedVote], int, list[str], dict]:
+    """Votes from pair tables, file by file in batches; bad rows reported and skipped.
+
+    Each file keeps its row order; several files (splits) are merged by ``created_at``
+    when every row has one, else read one after the other. Also returns the first
+    ``instruction`` and ``project`` values found, as hints for a new project.
+    """
     import pyarrow.parquet as pq
 
-    votes, bad, rows, layout_name = [], [], 0, ""
+    per_file, bad, rows, layout_name, hints = [], [], 0, "", {}
     for path in files:
         where = str(path.relative_to(base)) if path.is_relative_to(base) else path.name
         pf = pq.ParquetFile(path)
@@ -254,17 +261,20 @@ def read_pairs_parquet(
             for c in ("labeler", "user_id", "created_at", "response_ms", "instruction", "project")
             if c in pf.schema_arrow.names
         ]
-        row = 0
+        votes, row = [], 0
         for batch in pf.iter_batches(batch_size=64, columns=list(images + labels) + extra):
             for record in batch.to_pylist():
-                rows += 1
+                for hint in ("instruction", "project"):
+                    if record.get(hint) and hint not in hints:
+                        hints[hint] = record[hint]
                 vote = _pair_vote(record, images, labels, writer, path.parent, f"{where} row {row}")
                 row += 1
-                if isinstance(vote, str):
-                    bad.append(vote)
-                else:
-                    votes.append(vote)
-    return layout_name, votes, rows, bad
+                (bad if isinstance(vote, str) else votes).append(vote)
+        rows += row
+        per_file.append(votes)
+    timed = all(v.created_at is not None for votes in per_file for v in votes)
+    merged = heapq.merge(*per_file, key=lambda v: v.created_at) if timed else chain(*per_file)
+    return layout_name, list(merged), rows, bad, hints
 
 
 def _pair_vote(record, images, labels, writer, base, where) -> ImportedVote | str:
@@ -395,8 +405,8 @@ def load_source(
     elif path.is_dir():
         loaded = _load_folder(path, writer)
     elif path.suffix.lower() == ".parquet":
-        layout, votes, rows, bad = read_pairs_parquet([path], writer, path.parent)
-        loaded = Loaded(layout, votes, writer.images, {}, rows, bad)
+        layout, votes, rows, bad, hints = read_pairs_parquet([path], writer, path.parent)
+        loaded = Loaded(layout, votes, writer.images, hints, rows, bad)
     else:
         raise ImportFormatError(
             f"{path.name}: import takes a Parquet file or folder, a zip of one, a JoyQuality "
@@ -423,10 +433,8 @@ def _load_folder(folder: Path, writer: ImageWriter) -> Loaded:
         elif not files:
             raise ImportFormatError(f"{folder.name} holds no Parquet or JoyQuality JSON files")
         else:
-            layout, votes, rows, bad = read_pairs_parquet(files, writer, folder)
-            if all(v.created_at is not None for v in votes):
-                votes.sort(key=lambda v: v.created_at)  # splits interleave in time
-            loaded = Loaded(layout, votes, writer.images, meta, rows, bad)
+            layout, votes, rows, bad, hints = read_pairs_parquet(files, writer, folder)
+            loaded = Loaded(layout, votes, writer.images, {**hints, **meta}, rows, bad)
     return loaded
 
 
