@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except (*bad_input, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return 3 if result.stopped else 0
     summary = {
         "final_dir": str(result.final_dir) if result.final_dir else None,
         "stopped": result.stopped,
