@@ -53,8 +53,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The text tower is unused; these ids just keep transformers' config validation quiet.
-_TEXT = {"bos_token_id": None, "eos_token_id": None}
+# The text tower is never built; SigLIP 2's vocabulary size keeps the default token ids
+# valid, so transformers' config validation stays quiet (also after a save/load round trip).
+_TEXT = {"vocab_size": 256000}
 
 
 def tiny_config(image_size: int = 32) -> SiglipConfig:
