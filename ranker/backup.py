@@ -544,7 +544,7 @@ def restore_if_empty(ctx, repo_id: str | None = None, token: str | None = None):
         return None
     try:
         folder = download_dataset(
-            repo_id, restore_folder(ctx), token=token or os.environ.get("HF_TOKEN"), any_files=True
+            repo_id, restore_folder(ctx), token=token or os.environ.get("HF_TOKEN"), everything=True
         )
         report = restore_from_folders(ctx.studio, [folder])
     except HubError as exc:
