@@ -104,7 +104,7 @@ def kendall_tau_vs_truth(ranked_names: list[str], levels: dict[str, int]) -> flo
     n_pairs = len(iu[0])
     ties_l = float((dl[iu] == 0).sum())
     denom = np.sqrt(n_pairs * (n_pairs - ties_l))
-    return concord / denom if denom else None
+    return float(concord / denom) if denom else None
 
 
 # --- pictures --------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""The demo project: generated images with a known order, created once."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.context import StudioContext
+from ui.demo import (
+    DEMO_PROJECT,
+    ensure_demo_project,
+    kendall_tau_vs_truth,
+    known_levels,
+)
+
+
+def test_demo_project_is_created_once_with_known_order(tmp_path):
+    ctx = StudioContext(data_dir=tmp_path)
+    ensure_demo_project(ctx)
+    ensure_demo_project(ctx)
+    assert [p.name for p in ctx.studio.list_projects()] == [DEMO_PROJECT]
+    project = ctx.studio.project(DEMO_PROJECT)
+    levels = known_levels(ctx)
+    assert len(project.images) == 27 == len(levels)
+    assert sorted(levels.values()).count(0) == 3  # one clean picture per scene
+    assert all(img.context and "Scene" in img.context for img in project.images)
+    total = sum(p.stat().st_size for p in (tmp_path / "demo" / "images").iterdir())
+    assert total < 2_000_000
+
+
+def test_tau_against_known_levels():
+    from scipy.stats import kendalltau
+
+    levels = {"a": 0, "b": 1, "c": 2, "d": 2, "e": 0}
+    for order in (["a", "e", "b", "c", "d"], ["d", "a", "c", "e", "b"], ["d", "c", "b", "a", "e"]):
+        expected = kendalltau(range(5), [levels[n] for n in order]).statistic
+        assert kendall_tau_vs_truth(order, levels) == pytest.approx(expected)
+    assert kendall_tau_vs_truth(["a", "b", "c"], {"a": 0, "b": 1, "c": 2}) == pytest.approx(1.0)
+    assert kendall_tau_vs_truth(["a", "b"], levels) is None

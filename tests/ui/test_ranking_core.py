@@ -1,0 +1,72 @@
+"""The labeling desk: look-ahead pairs, one answer per pair, restart, several labelers."""
+
+from __future__ import annotations
+
+from tests.ui.helpers import corrupt, make_context, make_project
+from ui.context import StudioContext
+from ui.ranking_core import RankingDesk
+
+
+def test_vote_returns_the_preloaded_pair_and_counts_once(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=8)
+    desk = RankingDesk(ctx)
+    first = desk.view("p", "ann")
+    assert first.left.url and first.right.url and len(first.prefetch) == 2
+    second = desk.vote("p", "ann", first.pair_id, "left")
+    assert second.pair_id != first.pair_id
+    assert [second.left.url, second.right.url] == first.prefetch  # already in the browser
+    again = desk.vote("p", "ann", first.pair_id, "right")  # a double press
+    assert "counts once" in again.message and again.pair_id == second.pair_id
+    votes = ctx.studio.project("p").votes()
+    assert len(votes) == 1 and votes[0].labeler == "ann" and votes[0].outcome == "left"
+
+
+def test_refresh_and_restart_show_the_same_pairs(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=8)
+    desk = RankingDesk(ctx)
+    before = desk.view("p", "ann")
+    assert desk.view("p", "ann").pair_id == before.pair_id  # page refresh
+    restarted = RankingDesk(StudioContext(data_dir=ctx.data_dir, sound_enabled=False))
+    after = restarted.view("p", "ann")
+    assert (after.pair_id, after.prefetch) == (before.pair_id, before.prefetch)
+    restarted.vote("p", "ann", after.pair_id, "tie")
+    assert restarted.ctx.studio.project("p").progress().votes == 1
+
+
+def test_concurrent_labelers_get_different_pairs(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=12)
+    desk = RankingDesk(ctx)
+    seen = set()
+    for who in ("a", "b", "c"):
+        v = desk.view("p", who)
+        for pair in ((v.left.uid, v.right.uid), tuple(v.prefetch)):
+            key = frozenset(pair)
+            assert key not in seen
+            seen.add(key)
+
+
+def test_skip_and_undo(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=6)
+    desk = RankingDesk(ctx)
+    v = desk.view("p", "ann")
+    assert desk.undo("p", "ann").message == "Nothing to undo."
+    v2 = desk.skip("p", "ann", v.pair_id)
+    assert v2.pair_id != v.pair_id and v2.message == "Skipped."
+    v3 = desk.vote("p", "ann", v2.pair_id, "right")
+    v4 = desk.undo("p", "ann")
+    assert v4.message.startswith("Undid your vote") and v4.pair_id == v3.pair_id
+    project = ctx.studio.project("p")
+    assert project.progress().votes == 0 and len(project.votes(include_undone=True)) == 1
+
+
+def test_corrupt_original_gives_a_message_not_a_crash(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=2)
+    corrupt(tmp_path / "imgs" / "img000.png")
+    view = RankingDesk(ctx).view("p", "ann")
+    bad = [s for s in (view.left, view.right) if s.url is None]
+    assert len(bad) == 1 and "img000.png: corrupt or unreadable" in bad[0].error
