@@ -36,16 +36,19 @@ def item_name(item: Item) -> str:
     return item[0] if isinstance(item, tuple) else str(item)
 
 
-def read_item(item: Item, size: int) -> tuple[torch.Tensor | None, str | None]:
+def read_item(
+    item: Item, size: int, fast_decode: bool = False
+) -> tuple[torch.Tensor | None, str | None]:
     """Decode and resize one item to ``uint8 [3, size, size]``, or return the error text."""
+    draft = size if fast_decode else None
     try:
         if isinstance(item, tuple):
             name, data = item
             if data is None:
                 return None, "no image data"
-            img = open_image(data, name=name)
+            img = open_image(data, name=name, draft_size=draft)
         else:
-            img = open_image(item)
+            img = open_image(item, draft_size=draft)
         return to_uint8_tensor(img, size), None
     except ImageReadError as exc:
         return None, exc.reason
@@ -86,15 +89,15 @@ def make_batch(
 class ItemDataset(Dataset):
     """Map-style dataset over a list of items (UI uploads, small folders)."""
 
-    def __init__(self, items: Sequence[Item], size: int) -> None:
-        self.items, self.size = list(items), size
+    def __init__(self, items: Sequence[Item], size: int, fast_decode: bool = False) -> None:
+        self.items, self.size, self.fast_decode = list(items), size, fast_decode
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str | None]:
         item = self.items[index]
-        return (item_name(item), *read_item(item, self.size))
+        return (item_name(item), *read_item(item, self.size, self.fast_decode))
 
 
 class _Collate:
@@ -163,6 +166,7 @@ def iter_scored(
     batch_size: int = 32,
     num_workers: int | None = None,
     compile: bool = False,
+    fast_decode: bool = False,
 ) -> Iterator[list[dict]]:
     """Yield the rows of each batch in input order (for progress bars and streaming)."""
     if batch_size < 1:
@@ -171,7 +175,7 @@ def iter_scored(
     workers = default_workers() if num_workers is None else num_workers
     workers = min(workers, max(1, math.ceil(len(items) / batch_size))) if workers else 0
     loader = DataLoader(
-        ItemDataset(items, scorer.size),
+        ItemDataset(items, scorer.size, fast_decode),
         batch_size=batch_size,
         collate_fn=_Collate(scorer.size),
         **loader_options(scorer.device, workers),
@@ -188,6 +192,7 @@ def score_images(
     num_workers: int | None = None,
     calibration=None,
     progress: Callable[[int, int], None] | None = None,
+    fast_decode: bool = False,
 ) -> list[dict]:
     """Score paths or ``(name, bytes)`` items; one row per item, in input order.
 
@@ -196,7 +201,10 @@ def score_images(
     called with (done, total) after each batch.
     """
     rows: list[dict] = []
-    for batch_rows in iter_scored(model, items, batch_size=batch_size, num_workers=num_workers):
+    batches = iter_scored(
+        model, items, batch_size=batch_size, num_workers=num_workers, fast_decode=fast_decode
+    )
+    for batch_rows in batches:
         rows.extend(batch_rows)
         if progress is not None:
             progress(len(rows), len(items))

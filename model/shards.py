@@ -91,10 +91,12 @@ class ChunkStream(IterableDataset):
         rank: int,
         world: int,
         skip: frozenset[str],
+        fast_decode: bool = False,
     ) -> None:
         self.source, self.size = source, size
         self.chunk_size, self.batch_size = chunk_size, batch_size
         self.rank, self.world, self.skip = rank, world, skip
+        self.fast_decode = fast_decode
 
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
@@ -106,7 +108,7 @@ class ChunkStream(IterableDataset):
         for key, items in self.source.iter_chunks(self.chunk_size, owns, self.skip):
             for start in range(0, len(items), self.batch_size):
                 part = items[start : start + self.batch_size]
-                results = [read_item(item, self.size) for item in part]
+                results = [read_item(item, self.size, self.fast_decode) for item in part]
                 yield make_batch([item_name(i) for i in part], results, self.size, key, len(items))
 
 
@@ -150,6 +152,7 @@ def score_shard(
     batch_size: int = 64,
     num_workers: int = 0,
     compile: bool = False,
+    fast_decode: bool = False,
     on_chunk: Callable[[str, int], None] | None = None,
 ) -> ShardStats:
     """Score this process's share of ``source`` into part files, skipping finished chunks."""
@@ -161,7 +164,7 @@ def score_shard(
     skip = done_keys(parts_dir)
     stream = ChunkStream(
         source, size=scorer.size, chunk_size=chunk_size, batch_size=batch_size,
-        rank=rank, world=world, skip=skip,
+        rank=rank, world=world, skip=skip, fast_decode=fast_decode,
     )  # fmt: skip
     opts = loader_options(scorer.device, num_workers)
     if num_workers > 0:

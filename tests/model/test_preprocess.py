@@ -113,3 +113,16 @@ def test_in_memory_png_bytes_roundtrip():
     buf = io.BytesIO()
     Image.new("RGB", (5, 7), (1, 2, 3)).save(buf, format="PNG")
     assert open_image(buf.getvalue()).getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_fast_decode_is_close_to_exact_on_large_jpegs(tmp_path):
+    yy, xx = np.mgrid[0:1100, 0:1300]
+    arr = np.stack([(xx // 7) % 256, (yy // 5) % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    Image.fromarray(arr).save(tmp_path / "big.jpg", quality=92)
+    exact = to_pixel_values(open_image(tmp_path / "big.jpg"), 64)
+    draft_img = open_image(tmp_path / "big.jpg", draft_size=64)
+    assert draft_img.size == (163, 138)  # decoded at 1/8 scale, both sides still >= 64
+    fast = to_pixel_values(draft_img, 64)
+    assert (fast - exact).abs().mean() < 0.05
+    small = make_image(tmp_path / "small.png", size=(40, 40))
+    assert open_image(small, draft_size=32).size == (40, 40)  # not a JPEG: untouched

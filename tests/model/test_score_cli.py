@@ -129,7 +129,7 @@ def test_rerun_after_interruption_does_not_rescore(setup, tmp_path, monkeypatch)
 
     real_read = shards.read_item
     monkeypatch.setattr(
-        shards, "read_item", lambda item, size: decoded.append(item) or real_read(item, size)
+        shards, "read_item", lambda item, *rest: decoded.append(item) or real_read(item, *rest)
     )
     assert run_cli(root, out) == 0
     assert len(decoded) == 20 - 8  # only the unfinished chunks were read again
