@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
 
     ctx = StudioContext.from_env(args.data_dir)
+    from ranker.backup import restore_if_empty, start_backup
+
+    restore_if_empty(ctx)  # STUDIO_BACKUP_REPO: a wiped Space gets its projects back first
+    start_backup(ctx)
     if not args.no_demo:
         from ui.demo import ensure_demo_project
 
