@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import CONFIG_FILE, TrainConfig
-from training.runfiles import ACTIVE_STATES, RunFiles
+from training.runfiles import ACTIVE_STATES, DONE_STATES, RunFiles
 
 ACTIVE_FILE = "active.json"
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
@@ -93,10 +93,11 @@ class RunManager:
             record = json.loads(self._active_path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        if self._alive(int(record["pid"])):
-            return record["run"]
         files = self.files(record["run"])
-        if files.read_status().get("state") in ACTIVE_STATES + ("queued",):
+        state = files.read_status().get("state")
+        if self._alive(int(record["pid"])) and state not in DONE_STATES:
+            return record["run"]  # (a process that reported its end may still be exiting)
+        if state in ACTIVE_STATES + ("queued",):
             code = self._children.get(int(record["pid"]))
             code = code.returncode if code is not None else "unknown"
             files.write_status(

@@ -1,0 +1,166 @@
+"""What the Training tab and its API do, as plain functions (no gradio, no torch).
+
+:class:`TrainingDesk` turns form values into a checked :class:`TrainConfig`, starts it
+through the one :class:`RunManager` of the app's runs folder, and shapes a run's files
+into what the page shows: a status line, loss/accuracy curves, the metric table and
+the log. Local paths are only accepted inside the folders the server may read.
+
+Example::
+
+    desk = TrainingDesk(runs_dir, studio_db, readable_roots=[Path.home()])
+    run = desk.start({"source": "json", "data": "~/pairs.json", "preset": "personal"})
+    desk.poll(run)["state"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ranker.contracts import DEFAULT_MODEL_ID
+from training.config import PRESETS, ConfigError, TrainConfig, apply_preset
+from training.worker import RunManager
+
+SOURCES = ("project", "dataset", "json")
+# Form fields a user may set, with the type each is read as.
+FORM_FIELDS = {
+    "learning_rate": float,
+    "lr_scheduler": str,
+    "train_mode": str,
+    "batch_size": int,
+    "device_batch_size": int,
+    "total_samples": int,
+    "warmup_samples": int,
+    "test_every": int,
+    "seed": int,
+    "push_to_hub": str,
+}
+METRIC_ORDER = ("accuracy", "nll", "brier", "ece", "aurc", "spearman", "kendall",
+                "jpeg_accuracy", "lowres_accuracy")  # fmt: skip
+ZERO_GPU_NOTE = (
+    "This Space runs on ZeroGPU, which lends a GPU to one function call for a few minutes "
+    "at a time: fine-tuning needs a dedicated GPU. Duplicate the Space on L4 or A10G "
+    "hardware (24 GB is enough for a full fine-tune), or train locally with "
+    "`pstudio-train` and upload the model."
+)
+
+_managers: dict[Path, RunManager] = {}
+_managers_lock = threading.Lock()
+
+
+def manager_for(runs_dir: Path) -> RunManager:
+    """One manager per runs folder in this process, so its child processes are tracked."""
+    key = Path(runs_dir).resolve()
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = RunManager(key)
+        return _managers[key]
+
+
+def on_zero_gpu() -> bool:
+    return bool(os.environ.get("SPACES_ZERO_GPU"))
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The form values of a preset (defaults for the fields it does not set)."""
+    base = TrainConfig()
+    if name in PRESETS:
+        base = apply_preset(base, name)
+    return {k: getattr(base, k) for k in FORM_FIELDS}
+
+
+class TrainingDesk:
+    """Start, watch and stop runs for one app (one run at a time)."""
+
+    def __init__(self, runs_dir: Path, studio_db: Path, readable_roots: list[Path]) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.studio_db = Path(studio_db)
+        self.roots = [Path(r).resolve() for r in readable_roots]
+        self.manager = manager_for(self.runs_dir)
+
+    def _local(self, value: str, what: str) -> str:
+        """A local path inside the readable folders, or ConfigError."""
+        path = Path(value).expanduser()
+        resolved = path.resolve()
+        if not any(resolved.is_relative_to(r) for r in self.roots):
+            raise ConfigError(f"{what} {value} is outside the folders this server may read")
+        return str(resolved)
+
+    def _looks_local(self, value: str) -> bool:
+        return value.startswith(("/", "~", ".")) or Path(value).expanduser().exists()
+
+    def build_config(self, form: dict[str, Any]) -> TrainConfig:
+        """A checked config from form/API values (blank values keep the preset's)."""
+        source = form.get("source") or "json"
+        if source not in SOURCES:
+            raise ConfigError(f"source must be one of {SOURCES}, not {source!r}")
+        data = str(form.get("data") or "").strip()
+        if not data:
+            raise ConfigError("choose the training data first")
+        if source == "json" or (source == "dataset" and self._looks_local(data)):
+            data = self._local(data, "the data")
+        base = str(form.get("base_model") or DEFAULT_MODEL_ID).strip()
+        if self._looks_local(base):
+            base = self._local(base, "the base model")
+        preset = form.get("preset") or ""
+        config = TrainConfig(data=data, base_model=base, studio_db=str(self.studio_db))
+        if preset in PRESETS:
+            config = apply_preset(config, preset)
+        values: dict[str, Any] = {}
+        for name, kind in FORM_FIELDS.items():
+            raw = form.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}: {raw!r} is not a valid {kind.__name__}") from None
+        kind = {"project": "project", "dataset": "dataset", "json": "json"}[source]
+        config = dataclasses.replace(config, data_kind=kind, **values)
+        return config.validate()
+
+    def start(self, form: dict[str, Any], run_name: str | None = None) -> str:
+        if on_zero_gpu():
+            raise ConfigError(ZERO_GPU_NOTE)
+        return self.manager.start(self.build_config(form), run_name or None)
+
+    def stop(self, force: bool = False) -> bool:
+        return self.manager.stop(force=force)
+
+    def poll(self, run: str | None = None) -> dict[str, Any]:
+        """A run's state for viewers: status, progress, curves, evaluations, log tail."""
+        snap = self.manager.snapshot(run or None)
+        if not snap:
+            return {"run": None, "state": "idle", "message": "no run yet", "progress": 0.0,
+                    "train": [], "eval": [], "log": "", "active": False, "data": {}}  # fmt: skip
+        status = snap["status"]
+        total = status.get("total_steps") or 0
+        step = status.get("step") or 0
+        return {
+            "run": snap["run"],
+            "active": snap["active"],
+            "state": status.get("state", "unknown"),
+            "message": status.get("message", ""),
+            "error": status.get("error"),
+            "step": step,
+            "total_steps": total,
+            "progress": round(step / total, 4) if total else 0.0,
+            "final_dir": status.get("final_dir"),
+            "data": snap["data"],
+            "train": [
+                {k: e[k] for k in ("step", "samples", "loss", "accuracy", "lr")}
+                for e in snap["train"]
+            ],
+            "eval": [
+                {
+                    "step": e["step"],
+                    "samples": e["samples"],
+                    **{k: e[k] for k in METRIC_ORDER if k in e},
+                }
+                for e in snap["eval"]
+            ],  # fmt: skip
+            "log": snap["log"],
+        }
