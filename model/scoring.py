@@ -27,8 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 from model.preprocess import ImageReadError, normalize, open_image, to_uint8_tensor
 from ranker.contracts import SCORE_COLUMNS
 
-# One image to score: a path, or (name, encoded bytes) for uploads and Hub datasets.
-Item = str | Path | tuple[str, bytes]
+# One image to score: a path, or (name, encoded bytes or a path) for uploads and Hub
+# datasets; the name is what the score table shows.
+Item = str | Path | tuple[str, bytes | str]
 
 
 def item_name(item: Item) -> str:
