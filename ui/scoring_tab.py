@@ -1,0 +1,340 @@
+"""The Scoring tab: score uploads, a zip or a folder with JoyQuality; buckets; compare two.
+
+Nothing heavy is imported at module level (``import app`` must not import torch):
+the model code is imported inside the handlers. Models are loaded once per source
+and kept (one at a time: the real model is 1.7 GB). On a ZeroGPU Space the scoring
+functions are wrapped with ``spaces.GPU``; elsewhere they run as they are (slowly on
+a CPU). Named endpoints: ``score``, ``bucket``, ``compare``, ``prerank``,
+``bucket_scores`` and ``scoring_models``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from ranker.contracts import DEFAULT_MODEL_ID
+from ui.context import StudioContext
+
+METHODS = {"saved calibration (else equal width)": "auto", "equal width (method A)": "equal_width",
+           "quantile": "quantile", "sigmoid fitted on a project's votes (method B)": "project"}  # fmt: skip
+GALLERY_MAX = 120
+_models: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def _gpu(fn):
+    """``spaces.GPU`` on a ZeroGPU Space; the function itself everywhere else."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=120)(fn)
+
+
+def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """The default model plus every finished training run (``runs/<run>/final``)."""
+    runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
+    return [(f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID)] + [
+        (f"run: {p.parent.name}", str(p)) for p in runs
+    ]
+
+
+def default_model_note() -> str:
+    """Whether the default model is in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(DEFAULT_MODEL_ID, "model.safetensors"), str)
+    except Exception:  # noqa: BLE001 - only a hint for the page
+        cached = False
+    if cached:
+        return ""
+    return (f"The default model `{DEFAULT_MODEL_ID}` is not downloaded yet: the first score "
+            "downloads it (1.7 GB). Offline, download it beforehand "
+            f"(`huggingface-cli download {DEFAULT_MODEL_ID}`) or pick a trained run.")  # fmt: skip
+
+
+def _check_source(ctx: StudioContext, source: str) -> str:
+    source = (source or DEFAULT_MODEL_ID).strip()
+    path = Path(source).expanduser()
+    if path.exists():
+        roots = [ctx.runs_dir.resolve(), *ctx.allowed_roots]
+        if not any(path.resolve().is_relative_to(r) for r in roots):
+            raise gr.Error(f"{source} is outside the folders this server may read")
+    return source
+
+
+def get_model(ctx: StudioContext, source: str):
+    """The model for ``source``, loaded once; a clear error when it is unavailable."""
+    from model.joyquality import ModelUnavailableError, NotSiglipCheckpointError, load_model
+
+    source = _check_source(ctx, source)
+    with _lock:
+        if source not in _models:
+            try:
+                model = load_model(source)
+            except (ModelUnavailableError, NotSiglipCheckpointError) as exc:
+                raise gr.Error(str(exc)) from None
+            _models.clear()
+            _models[source] = model
+        return _models[source]
+
+
+def _items(ctx: StudioContext, files: list[str] | None, folder: str | None) -> list:
+    from model.inputs import UploadError, upload_items
+    from model.sources import walk_files
+    from ui.ranking_sources import allowed_folder
+
+    try:
+        items = upload_items(files or [])
+    except UploadError as exc:
+        raise gr.Error(str(exc)) from None
+    if folder and folder.strip():
+        try:
+            root = allowed_folder(ctx, folder.strip())
+        except Exception as exc:  # StudioError: outside the allowed roots
+            raise gr.Error(str(exc)) from None
+        items.extend(walk_files(root))
+    if not items:
+        raise gr.Error("Upload images or a zip (or give a local folder) first.")
+    return items
+
+
+def _labels(text: str | None) -> tuple[str, ...] | None:
+    labels = tuple(s.strip() for s in (text or "").split(",") if s.strip())
+    return labels or None
+
+
+def _calibration(ctx, rows, method: str, labels_text: str, project: str | None, model_source: str):
+    from model import calibrate
+
+    scores = [r["score"] for r in rows]
+    labels = _labels(labels_text)
+    if not any(r["error"] is None for r in rows):
+        return None
+    if method == "project":
+        from model.projects import calibration_from_project
+
+        if not project:
+            raise gr.Error("Pick the ranking project whose votes fit the calibration.")
+        try:
+            return calibration_from_project(
+                ctx.studio.project(project), get_model(ctx, model_source), scores, labels
+            )
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+    if method == "auto" and labels is None:
+        saved = getattr(get_model(ctx, model_source), "calibration", None)
+        if saved is not None:
+            return saved
+    fit = (
+        calibrate.quantile_calibration
+        if method == "quantile"
+        else calibrate.equal_width_calibration
+    )
+    return fit(scores, labels=labels)
+
+
+def _thumbs(ctx: StudioContext, items: list, rows: list[dict], folder: Path) -> dict[str, str]:
+    """Small JPEG copies of the best GALLERY_MAX images (the gallery never serves originals)."""
+    from model.preprocess import ImageReadError, open_image
+    from model.scoring import item_name
+
+    ok = sorted(
+        (i for i, r in enumerate(rows) if r["error"] is None), key=lambda i: -rows[i]["score"]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for n, i in enumerate(ok[:GALLERY_MAX]):
+        item = items[i]
+        try:
+            img = open_image(item[1] if isinstance(item, tuple) else item, name=item_name(item))
+        except ImageReadError:
+            continue
+        img.thumbnail((256, 256))
+        path = folder / f"{n:04d}.jpg"
+        img.save(path, quality=85)
+        out[rows[i]["path"]] = str(path)
+    return out
+
+
+def _present(
+    ctx, state: dict, method: str, labels_text: str, project: str | None, model_source: str
+):
+    from model.report import histogram_svg, summary_markdown, write_tables
+
+    rows = state["rows"]
+    cal = _calibration(ctx, rows, method, labels_text, project, model_source)
+    labels = cal.labels_for([r["score"] for r in rows]) if cal else [None] * len(rows)
+    for row, label in zip(rows, labels, strict=True):
+        row["bucket"] = label
+    ranked = sorted((r for r in rows if r["path"] in state["thumbs"]), key=lambda r: -r["score"])
+    gallery = [
+        (state["thumbs"][r["path"]], f"{r['score']:.3f} · {r['bucket'] or ''}") for r in ranked
+    ]
+    edges = cal.bucket_edges() if cal else []
+    svg = histogram_svg([r["score"] for r in rows], edges, cal.labels if cal else ())
+    csv_path, parquet_path = write_tables(rows, Path(state["export_dir"]))
+    table = [[r["path"], r["score"], r["bucket"], r["error"]] for r in sorted(rows, key=_order)]
+    summary = summary_markdown(rows, cal.labels if cal else ())
+    return summary, gallery, svg, table, [str(csv_path), str(parquet_path)], state
+
+
+def _order(row: dict) -> tuple:
+    return (row["error"] is not None, -(row["score"] if row["error"] is None else 0.0))
+
+
+def build_scoring_tab(ctx: StudioContext) -> None:
+    """Build the tab's components and events inside the current ``gr.Tab``."""
+
+    @_gpu
+    def _score_rows(source: str, items: list, progress=None) -> list[dict]:
+        from model.scoring import default_workers, score_images
+
+        model = get_model(ctx, source)
+        workers = min(4, default_workers()) if len(items) >= 64 and not ctx.on_space else 0
+        return score_images(model, items, batch_size=16 if model.device.type == "cpu" else 64,
+                            num_workers=workers, progress=progress)  # fmt: skip
+
+    def score(files, folder, source, method, labels_text, project, progress=gr.Progress()):  # noqa: B008
+        """Score uploaded images, a zip or a folder; returns summary, gallery, histogram, table, files."""
+        items = _items(ctx, files, folder)
+        progress(0, desc="loading the model")
+        get_model(ctx, source)
+        # A ZeroGPU worker cannot call back into this process: progress there is coarse.
+        report = None if ctx.on_space else (lambda d, t: progress(d / t, desc=f"scored {d}/{t}"))
+        rows = _score_rows(source, items, report)
+        stamp = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        state = {"rows": rows, "export_dir": str(ctx.exports_dir / "scores" / stamp)}
+        state["thumbs"] = _thumbs(ctx, items, rows, ctx.cache_dir / "scoring" / stamp)
+        return _present(ctx, state, METHODS.get(method, method), labels_text, project, source)
+
+    def bucket(state, source, method, labels_text, project):
+        """Re-bucket the last scored images with another method or other labels (no rescoring)."""
+        if not state or not state.get("rows"):
+            raise gr.Error("Score some images first.")
+        return _present(ctx, state, METHODS.get(method, method), labels_text, project, source)
+
+    def compare(image_a, image_b, source) -> str:
+        """P(A beats B) = sigmoid(s_A - s_B) for two images."""
+        from model.scoring import win_probability
+
+        if not image_a or not image_b:
+            raise gr.Error("Give two images to compare.")
+        rows = _score_rows(source, [("A", image_a), ("B", image_b)])
+        bad = [f"{r['path']}: {r['error']}" for r in rows if r["error"]]
+        if bad:
+            raise gr.Error("Unreadable image " + "; ".join(bad))
+        sa, sb = rows[0]["score"], rows[1]["score"]
+        p = win_probability(sa, sb)
+        return f"Score A **{sa:.3f}**, score B **{sb:.3f}**: P(A beats B) = **{p:.1%}**"
+
+    def prerank(project, source, agreement) -> str:
+        """Seed a ranking project's ratings from the model's scores."""
+        from model.projects import prerank_project
+
+        if not project:
+            raise gr.Error("Pick a ranking project.")
+        try:
+            info = prerank_project(
+                ctx.studio.project(project), get_model(ctx, source), float(agreement)
+            )
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        return f"Pre-ranked **{info['seeded']}** of {info['images']} images of *{project}* (agreement {agreement:.0%})."
+
+    def bucket_scores(
+        scores: list[float],
+        method: str = "equal_width",
+        labels: str = "",
+        tau: float = 1.0,
+        b: float = 0.0,
+    ) -> list[str | None]:
+        """Bucket labels for scores: method equal_width, quantile, or sigmoid (tau, b)."""
+        from model import calibrate
+
+        names = _labels(labels)
+        if method == "sigmoid":
+            names = names or calibrate.DEFAULT_LABELS
+            cal = calibrate.Calibration(tau=tau, b=b, K=len(names), labels=names)
+        elif method in ("equal_width", "quantile"):
+            fit = (
+                calibrate.quantile_calibration
+                if method == "quantile"
+                else calibrate.equal_width_calibration
+            )
+            cal = fit(scores, labels=names)
+        else:
+            raise gr.Error(f"method must be equal_width, quantile or sigmoid, not {method!r}")
+        return cal.labels_for(scores)
+
+    def scoring_models() -> list[str]:
+        """Model sources the tab offers (the default and finished training runs)."""
+        return [value for _, value in model_choices(ctx)]
+
+    projects = [row.name for row in ctx.studio.list_projects()]
+    gr.Markdown(
+        "Score images with JoyQuality or your fine-tune, sort them, and turn the scores into quality buckets."
+    )
+    note = default_model_note()
+    if note:
+        gr.Markdown(note)
+    with gr.Row():
+        with gr.Column(scale=2):
+            # No file_types filter: a non-image upload is scored as "unreadable", by name.
+            files = gr.File(label="Images or a zip", file_count="multiple")
+            folder = gr.Textbox(label="Local folder (on this server)", visible=bool(ctx.allowed_roots),
+                                placeholder=str(ctx.allowed_roots[0]) if ctx.allowed_roots else "")  # fmt: skip
+        with gr.Column(scale=1):
+            model = gr.Dropdown(choices=model_choices(ctx), value=DEFAULT_MODEL_ID, allow_custom_value=True,
+                                label="Model (default, a Hub id, or a training run)")  # fmt: skip
+            refresh = gr.Button("Refresh runs", size="sm")
+            method = gr.Dropdown(list(METHODS), value=list(METHODS)[0], label="Buckets")
+            labels = gr.Textbox(label="Bucket labels, worst first (comma-separated; empty: default)",
+                                placeholder="worst quality, low quality, average quality, high quality, best quality")  # fmt: skip
+            project = gr.Dropdown(
+                projects,
+                value=projects[0] if projects else None,
+                label="Ranking project (for method B and pre-ranking)",
+            )
+    with gr.Row():
+        go = gr.Button("Score", variant="primary")
+        rebucket = gr.Button("Re-bucket")
+    summary = gr.Markdown()
+    state = gr.State()
+    gallery = gr.Gallery(label="Best first", columns=6, height="auto", show_label=True)
+    hist = gr.HTML()
+    with gr.Accordion("Table and downloads", open=False):
+        table = gr.Dataframe(headers=["path", "score", "bucket", "error"], interactive=False)
+        downloads = gr.File(label="CSV and Parquet", file_count="multiple", interactive=False)
+    with gr.Accordion("Compare two images", open=False):
+        with gr.Row():
+            image_a = gr.Image(type="filepath", label="A")
+            image_b = gr.Image(type="filepath", label="B")
+        compare_btn = gr.Button("Compare")
+        verdict = gr.Markdown()
+    with gr.Accordion("Pre-rank a ranking project", open=False):
+        gr.Markdown(
+            "Seed the project's ratings from the model's scores, so human votes go where the model is unsure."
+        )
+        agreement = gr.Slider(
+            0.55, 0.95, value=0.75, step=0.01, label="How often the model agrees with people"
+        )
+        prerank_btn = gr.Button("Pre-rank")
+        prerank_out = gr.Markdown()
+
+    outputs = [summary, gallery, hist, table, downloads, state]
+    go.click(score, [files, folder, model, method, labels, project], outputs, api_name="score")
+    rebucket.click(bucket, [state, model, method, labels, project], outputs, api_name="bucket")
+    compare_btn.click(compare, [image_a, image_b, model], verdict, api_name="compare")
+    prerank_btn.click(prerank, [project, model, agreement], prerank_out, api_name="prerank")
+    refresh.click(
+        lambda: gr.Dropdown(choices=model_choices(ctx)), None, model, api_name="refresh_models"
+    )
+    gr.api(bucket_scores, api_name="bucket_scores")
+    gr.api(scoring_models, api_name="scoring_models")
