@@ -9,9 +9,10 @@ from the columns:
   (ours, Pick-a-Pic), or ``chosen``/``rejected`` (TRL: the first wins), or
 - ``{"train": [[winner, loser, 1], ...], "test": [...]}`` (JoyQuality).
 
-Every image is decoded before anything is written; rows whose images do not decode
-are reported by row and left out. Image files are written into ``images_dir`` named
-by uid. A new project gets the dataset's settings, exclusions and pre-ranking, so it
+Every image is decoded before its file is written, and the project only after every
+row is read; rows whose images do not decode (or that hold no preference) are
+reported by row and left out. Image files are written into ``images_dir`` named by
+uid. A new project gets the dataset's settings, exclusions and pre-ranking, so it
 replays to the same ratings; importing into an existing project appends only the
 votes it does not have yet (same pair, outcome and time), so an export taken on
 another machine resumes where that machine stopped.
@@ -49,6 +50,9 @@ FORMAT_SUFFIX = {
     "BMP": ".bmp",
     "TIFF": ".tif",
 }
+# Columns read when present: who, when, how long, and hints for a new project.
+OPTIONAL_COLUMNS = ("labeler", "user_id", "created_at", "response_ms", "instruction", "project",
+                    "has_label")
 # Accepted pair layouts: (name, image columns, label columns); the first one present wins.
 PAIR_LAYOUTS = (
     ("image_0/image_1 with label_0/label_1", ("image_0", "image_1"), ("label_0", "label_1")),
@@ -256,11 +260,7 @@ def read_pairs_parquet(
         where = str(path.relative_to(base)) if path.is_relative_to(base) else path.name
         pf = pq.ParquetFile(path)
         layout_name, images, labels = pair_layout(pf.schema_arrow.names, where)
-        extra = [
-            c
-            for c in ("labeler", "user_id", "created_at", "response_ms", "instruction", "project")
-            if c in pf.schema_arrow.names
-        ]
+        extra = [c for c in OPTIONAL_COLUMNS if c in pf.schema_arrow.names]
         votes, row = [], 0
         for batch in pf.iter_batches(batch_size=64, columns=list(images + labels) + extra):
             for record in batch.to_pylist():
@@ -291,9 +291,12 @@ def _pair_vote(record, images, labels, writer, base, where) -> ImportedVote | st
         return f"{where}: both images are the same image"
     if labels:
         try:
-            outcome = labels_outcome(float(record[labels[0]]), float(record[labels[1]]))
+            label_0, label_1 = float(record[labels[0]]), float(record[labels[1]])
         except (TypeError, ValueError):
             return f"{where}: labels {record[labels[0]]!r}, {record[labels[1]]!r} are not numbers"
+        if label_0 == label_1 == 0 or record.get("has_label") is False:
+            return f"{where}: no preference given (labels 0 and 0)"
+        outcome = labels_outcome(label_0, label_1)
     else:
         outcome = "left"  # chosen is shown first and wins
     labeler = record.get("labeler")
