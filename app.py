@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
 
     ctx = StudioContext.from_env(args.data_dir)
-    from ranker.backup import restore_if_empty, start_backup
+    from ranker.backup_hub import restore_if_empty, start_backup
 
     restore_if_empty(ctx)  # STUDIO_BACKUP_REPO: a wiped Space gets its projects back first
     start_backup(ctx)

@@ -51,7 +51,8 @@ def preview(
     ctx: StudioContext, project: str, test_fraction: float, seed: int, labelers: str
 ) -> tuple[str, list[list], str]:
     """Counts, the first rows of each split, and the dataset card; nothing is written."""
-    from ranker.dataset import build_tables, dataset_card
+    from ranker.dataset import build_tables
+    from ranker.dataset_card import dataset_card
 
     try:
         tables = build_tables(_session(ctx, project), float(test_fraction), int(seed), labelers)
@@ -85,7 +86,7 @@ def export(
     ctx: StudioContext, project: str, fmt: str, test_fraction: float, seed: int, labelers: str
 ) -> str:
     """Write the export under ``exports_dir`` and return the path of its zip."""
-    from ranker.hub import (
+    from ranker.preference_dataset import (
         build_preference_dataset,
         export_joyquality,
         export_trl,
@@ -187,13 +188,13 @@ def _upload_path(f) -> str:
 
 
 def backup_status(ctx: StudioContext) -> str:
-    from ranker.backup import backup_status as status
+    from ranker.backup_hub import backup_status as status
 
     return status(ctx)
 
 
 def backup_now(ctx: StudioContext) -> str:
-    from ranker.backup import current_backup
+    from ranker.backup_hub import current_backup
 
     backup = current_backup(ctx)
     if backup is None:

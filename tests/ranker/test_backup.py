@@ -14,15 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ranker import backup as backup_mod
-from ranker.backup import (
-    Backup,
-    BackupLog,
-    backup_status,
-    restore_from_folders,
-    restore_if_empty,
-    start_backup,
-)
+from ranker import backup_hub as backup_mod
+from ranker.backup import BackupLog, restore_from_folders
+from ranker.backup_hub import Backup, backup_status, restore_if_empty, start_backup
 from ranker.service import Studio
 from tests.ranker.dataset_fixtures import ratings, vote_tuples, voted_project
 

@@ -8,12 +8,12 @@ from ranker.contracts import UNVOTED_SPLIT
 from ranker.dataset import (
     build_tables,
     choose_test_images,
-    dataset_card,
     labeler_mapper,
     labels_outcome,
     outcome_labels,
     pair_split,
 )
+from ranker.dataset_card import dataset_card
 from ranker.errors import StudioError
 from tests.ranker.dataset_fixtures import voted_project
 

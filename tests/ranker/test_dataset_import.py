@@ -12,7 +12,12 @@ import pytest
 
 from ranker.dataset_import import import_dataset
 from ranker.errors import ImportFormatError, StudioError
-from ranker.hub import HubError, build_preference_dataset, export_joyquality, save_parquet
+from ranker.hub import HubError
+from ranker.preference_dataset import (
+    build_preference_dataset,
+    export_joyquality,
+    save_parquet,
+)
 from ranker.service import Studio
 from tests.ranker.dataset_fixtures import (  # noqa: F401
     offline_hub,

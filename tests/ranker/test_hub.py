@@ -1,141 +1,20 @@
-"""The datasets/Hub adapter: build, Parquet round trip, JoyQuality and TRL files, push errors."""
+"""The Hub adapter: pushing (token, network, repo id, one push at a time), error messages."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx2
 import pytest
-from datasets import load_dataset
 from huggingface_hub.errors import RepositoryNotFoundError
-from PIL import Image
 
-from ranker.contracts import (
-    IMAGES_COLUMNS,
-    IMAGES_EXTRA_COLUMNS,
-    PAIRS_COLUMNS,
-    PAIRS_EXTRA_COLUMNS,
-    TRL_COLUMNS,
-    VOTES_COLUMNS,
-)
-from ranker.hub import (
-    HubError,
-    build_preference_dataset,
-    export_joyquality,
-    export_trl,
-    hub_error,
-    push_dataset,
-    repo_lock,
-    save_parquet,
-)
+from ranker.hub import HubError, hub_error, push_dataset, repo_lock
 from tests.ranker.dataset_fixtures import offline_hub, vote_tuples, voted_project  # noqa: F401
 
 
 @pytest.fixture
 def project(tmp_path):
-    return voted_project(tmp_path, n_images=20, n_votes=90)[1]
-
-
-def test_columns_follow_the_contract(project):
-    ds = build_preference_dataset(project, 0.2, seed=0)
-    assert tuple(ds["train"].column_names) == PAIRS_COLUMNS + PAIRS_EXTRA_COLUMNS
-    assert tuple(ds["images"].column_names) == IMAGES_COLUMNS + IMAGES_EXTRA_COLUMNS
-    assert tuple(ds["votes"].column_names) == VOTES_COLUMNS
-    assert ds["train"].features["image_0"].__class__.__name__ == "Image"
-    with pytest.raises(KeyError, match="train, test, images, votes"):
-        ds["validation"]
-
-
-def test_parquet_folder_loads_unchanged(project, tmp_path):
-    ds = build_preference_dataset(project, 0.2, seed=0)
-    folder = save_parquet(ds, tmp_path / "export")
-    cache = str(tmp_path / "cache")
-    loaded = load_dataset(str(folder), cache_dir=cache)
-    assert set(loaded) == {"train", "test"}
-    for split in ("train", "test"):
-        ours, theirs = ds[split], loaded[split]
-        assert theirs.num_rows == ours.num_rows > 0
-        plain = [c for c in ours.column_names if not c.startswith("image_") or "uid" in c]
-        assert theirs.select_columns(plain).to_list() == ours.select_columns(plain).to_list()
-        row = theirs[0]
-        assert isinstance(row["image_0"], Image.Image) and row["image_0"].size == (24, 16)
-        uid = row["image_0_uid"]
-        original = Image.open(project.image(uid).path)
-        assert list(row["image_0"].convert("RGB").getdata()) == list(original.getdata())
-    # labels: 1/0 decided, 0.5/0.5 ties, best image the winner
-    for row in loaded["train"].select_columns(
-        ["label_0", "label_1", "best_image_uid", "image_0_uid", "image_1_uid"]
-    ):
-        assert (row["label_0"], row["label_1"]) in {(1.0, 0.0), (0.0, 1.0), (0.5, 0.5)}
-        best = {1.0: row["image_0_uid"], 0.0: row["image_1_uid"], 0.5: None}[row["label_0"]]
-        assert row["best_image_uid"] == best
-    # the plain parquet loader reads the same files
-    plain = load_dataset(
-        "parquet", data_files=str(folder / "data/train-*.parquet"), cache_dir=cache, split="train"
-    )
-    assert plain.num_rows == ds["train"].num_rows
-    images = load_dataset(str(folder), "images", split="train", cache_dir=cache)
-    assert images.num_rows == 20 and isinstance(images[0]["image"], Image.Image)
-    votes = load_dataset(str(folder), "votes", split="train", cache_dir=cache)
-    assert votes.num_rows == 90
-    meta = json.loads((folder / "preference_studio.json").read_text())
-    assert meta["project"] == "demo" and meta["split"]["test_images"] == 4
-
-
-def test_split_is_disjoint_by_image_after_loading(project, tmp_path):
-    folder = save_parquet(build_preference_dataset(project, 0.3, seed=2), tmp_path / "e")
-    loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
-
-    def uids(split):
-        return set(loaded[split]["image_0_uid"]) | set(loaded[split]["image_1_uid"])
-
-    assert uids("train") and uids("test") and not uids("train") & uids("test")
-
-
-def test_joyquality_json_winner_first_and_files_open(project, tmp_path):
-    ds = build_preference_dataset(project, 0.2, seed=0)
-    path = export_joyquality(ds, tmp_path / "jq")
-    doc = json.loads(path.read_text())
-    decided = {
-        s: [r for r in ds.tables.pairs[s] if r["label_0"] != r["label_1"]]
-        for s in ("train", "test")
-    }
-    for split in ("train", "test"):
-        assert len(doc[split]) == len(decided[split])  # ties left out
-        for (winner, loser, label), row in zip(doc[split], decided[split], strict=True):
-            assert label == 1
-            assert Path(winner).is_absolute() and Path(winner).is_file()
-            Image.open(winner).load()
-            Image.open(loser).load()
-            expected = row["best_image_uid"]
-            assert Path(winner).stem == expected and Path(loser).stem != expected
-    rel = json.loads(export_joyquality(ds, tmp_path / "jq2", relative_paths=True).read_text())
-    assert all((tmp_path / "jq2" / a).is_file() for a, _, _ in rel["train"])
-
-
-def test_trl_chosen_is_the_winner(project, tmp_path):
-    ds = build_preference_dataset(project, 0.0)
-    folder = export_trl(ds, tmp_path / "trl")
-    trl = load_dataset(
-        "parquet",
-        data_files=str(folder / "train.parquet"),
-        split="train",
-        cache_dir=str(tmp_path / "cache"),
-    )
-    decided = [r for r in ds.tables.pairs["train"] if r["label_0"] != r["label_1"]]
-    assert tuple(trl.column_names[:2]) == TRL_COLUMNS and trl.num_rows == len(decided)
-    first = decided[0]
-    winner = project.image(first["best_image_uid"])
-    assert list(trl[0]["chosen"].getdata()) == list(Image.open(winner.path).getdata())
-    assert trl[0]["prompt"] == "Which is sharper?"
-
-
-def test_missing_image_file_is_named(project):
-    path = Path(project.images[0].path)
-    path.unlink()
-    with pytest.raises(Exception, match=f"cannot be read.*{path.name}"):
-        build_preference_dataset(project)
+    return voted_project(tmp_path, n_images=12, n_votes=40)[1]
 
 
 # --- pushing -----------------------------------------------------------------------------------
