@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx2
@@ -88,3 +89,23 @@ def test_hub_errors_say_which():
     assert hub_error(refused, "me/x", "push to").kind == "refused"
     dns = httpx2.ConnectError("Name or service not known")
     assert "cannot be reached" in str(hub_error(dns, "me/x", "push to"))
+
+
+@pytest.mark.network
+@pytest.mark.skipif(
+    not (os.environ.get("PSTUDIO_TEST_REPO") and os.environ.get("HF_TOKEN")),
+    reason="needs the Hub: set PSTUDIO_TEST_REPO (a scratch dataset repo id) and HF_TOKEN",
+)
+def test_push_load_and_import_from_the_hub(project, tmp_path):
+    from datasets import load_dataset
+
+    from ranker.dataset_import import import_dataset
+    from ranker.service import Studio
+
+    repo = os.environ["PSTUDIO_TEST_REPO"]
+    result = push_dataset(project, repo, private=True, test_fraction=0.0)
+    loaded = load_dataset(repo, cache_dir=str(tmp_path / "cache"))
+    assert loaded["train"].num_rows == result.report.train_pairs
+    fresh = Studio(tmp_path / "fresh.db")
+    import_dataset(fresh, repo, images_dir=tmp_path / "imported")
+    assert vote_tuples(fresh.project(project.name)) == vote_tuples(project)
