@@ -185,7 +185,9 @@ class BackupLog:
                     "settings": row.settings,
                 }
             )
-        votes = self.store.votes(row.id, include_undone=True)  # before images: see sync()
+        # Votes first: an image is stored before any vote names it, so every image a
+        # vote read here names is in the image list read next.
+        votes = self.store.votes(row.id, include_undone=True)
         position = {v.id: k for k, v in enumerate(votes)}
         for img in self.store.images(row.id):
             out += self._image_records(name, img, p, position)
