@@ -88,6 +88,7 @@ class TrainConfig:
     push_to_hub: str = _f("", "Hub model repo to upload the final model to (empty: do not push)")
     hub_private: bool = _f(True, "create the Hub repo as private")
     cpu: bool = _f(False, "train on the CPU even when a GPU is present")
+    cpu_threads: int = _f(0, "torch CPU threads (0: torch's default; 1 is fastest for tiny models)")
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` for settings that cannot work; returns self."""
@@ -101,7 +102,14 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("warmup_samples", "test_every", "checkpoint_every", "robustness_images"):
+        nonneg = (
+            "warmup_samples",
+            "test_every",
+            "checkpoint_every",
+            "robustness_images",
+            "cpu_threads",
+        )
+        for name in nonneg:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.batch_size % self.device_batch_size:

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from ranker.contracts import DEFAULT_MODEL_ID
 from training.config import PRESETS, ConfigError, TrainConfig, apply_preset
@@ -38,6 +38,10 @@ FORM_FIELDS = {
     "seed": int,
     "push_to_hub": str,
 }
+# Form keys that are not settings, or settings the server decides (paths, resume).
+NOT_SETTINGS = {"source", "data", "base_model", "preset", "data_kind", "output_dir",
+                "studio_db", "resume", "cpu"}  # fmt: skip
+SETTING_TYPES = get_type_hints(TrainConfig)
 METRIC_ORDER = ("accuracy", "nll", "brier", "ece", "aurc", "spearman", "kendall",
                 "jpeg_accuracy", "lowres_accuracy")  # fmt: skip
 ZERO_GPU_NOTE = (
@@ -70,6 +74,16 @@ def preset_values(name: str) -> dict[str, Any]:
     if name in PRESETS:
         base = apply_preset(base, name)
     return {k: getattr(base, k) for k in FORM_FIELDS}
+
+
+def _convert(kind: type, raw: Any) -> Any:
+    if kind is bool:
+        if isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return bool(raw)
+    if kind is int and isinstance(raw, float) and not raw.is_integer():
+        raise ValueError(raw)
+    return kind(raw)
 
 
 class TrainingDesk:
@@ -110,12 +124,14 @@ class TrainingDesk:
         if preset in PRESETS:
             config = apply_preset(config, preset)
         values: dict[str, Any] = {}
-        for name, kind in FORM_FIELDS.items():
-            raw = form.get(name)
-            if raw is None or raw == "":
+        for name, raw in form.items():
+            if name in NOT_SETTINGS or raw is None or raw == "":
                 continue
+            kind = SETTING_TYPES.get(name)
+            if kind is None:
+                raise ConfigError(f"unknown setting {name!r}")
             try:
-                values[name] = kind(raw)
+                values[name] = _convert(kind, raw)
             except (TypeError, ValueError):
                 raise ConfigError(f"{name}: {raw!r} is not a valid {kind.__name__}") from None
         kind = {"project": "project", "dataset": "dataset", "json": "json"}[source]

@@ -180,7 +180,9 @@ def train(
     try:
         resume_from = _check_resume(config, files)
         if main:
-            files.clear_stop()
+            if files.read_status().get("state") != "queued":
+                files.clear_stop()  # a direct start drops an old stop request; a queued
+                # run (started by the worker) keeps one made while it was starting
             if resume_from is None:  # a fresh start: old checkpoints and snapshots go
                 shutil.rmtree(files.checkpoints_dir, ignore_errors=True)
                 shutil.rmtree(files.root / PROJECT_SNAPSHOT, ignore_errors=True)
@@ -198,6 +200,8 @@ def train(
             files.append_event("data", **data.summary())
         log.info("data: %s", data.summary())
         set_seed(config.seed)
+        if config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         model = model if model is not None else load_base_model(config)
         params = configure_model(model, config)
         return _Run(config, files, accelerator, data, model, params).run(resume_from, should_stop)

@@ -35,6 +35,7 @@ def config(data, out, base, **overrides) -> TrainConfig:
         num_workers=0,
         robustness_images=4,
         report_to="none",
+        cpu_threads=1,
     )
     values.update(overrides)
     return TrainConfig(**values)

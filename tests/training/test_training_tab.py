@@ -11,8 +11,9 @@ from tests.conftest import launch_app
 from training.config import ConfigError
 from ui.context import StudioContext
 
-TINY = dict(train_mode="full", batch_size=8, device_batch_size=8, total_samples=160,
-            test_every=80, learning_rate=0.003, lr_scheduler="cosine", warmup_samples=16)  # fmt: skip
+TINY = dict(robustness_images=2, train_mode="full", batch_size=8, device_batch_size=8, total_samples=160,
+            test_every=80, learning_rate=0.003, lr_scheduler="cosine", warmup_samples=16,
+            cpu_threads=1)  # fmt: skip
 
 
 @pytest.fixture
@@ -21,30 +22,40 @@ def studio_ctx(tmp_path, quality_json, tiny_base):
     return StudioContext(data_dir=tmp_path / "data", allowed_roots=roots, sound_enabled=False)
 
 
-def test_start_poll_stop_through_the_api(studio_ctx, quality_json, tiny_base):
+def poll_until(client, run, states, timeout=90.0) -> dict:
+    deadline, view = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        view = client.predict(run, api_name="/training_poll")
+        if view["state"] in states:
+            return view
+        time.sleep(0.3)
+    raise AssertionError(f"run {run} never reached {states}: {view.get('log', '')[-2000:]}")
+
+
+def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
     demo, url = launch_app(studio_ctx, tabs=("Training",))
     try:
         client = Client(url, verbose=False)
         idle = client.predict(api_name="/training_poll")
         assert idle["state"] == "idle" and idle["run"] is None
-        started = client.predict("json", str(quality_json), str(tiny_base), "custom",
-                                 {**TINY, "robustness_images": 2}, "api-run",
-                                 api_name="/training_start")  # fmt: skip
-        assert started["run"] == "api-run"
+        args = ("json", str(quality_json), str(tiny_base), "custom", TINY, "api-run")
+        assert client.predict(*args, api_name="/training_start")["run"] == "api-run"
         with pytest.raises(Exception, match="still in progress"):
-            client.predict("json", str(quality_json), str(tiny_base), "custom", TINY, "other",
-                           api_name="/training_start")  # fmt: skip
-        deadline, view = time.monotonic() + 90, {}
-        while time.monotonic() < deadline:
-            view = client.predict("api-run", api_name="/training_poll")
-            if view["state"] in ("finished", "failed", "stopped"):
-                break
-            time.sleep(0.5)
-        assert view["state"] == "finished", view.get("log", "")[-2000:]
+            client.predict(*args[:-1], "other", api_name="/training_start")
+        # Stopped while it starts up: it stops after its first step, with a checkpoint.
+        assert client.predict(api_name="/training_stop") == {"stopping": True}
+        view = poll_until(client, "api-run", ("stopped", "failed", "finished"))
+        assert view["state"] == "stopped" and view["step"] == 1, view["log"][-2000:]
+        # Starting the same run name again resumes it to the end.
+        client.predict(*args, api_name="/training_start")
+        view = poll_until(client, "api-run", ("stopped", "failed", "finished"))
+        assert view["state"] == "finished", view["log"][-2000:]
+        assert "resumed from" in view["log"]
         assert view["progress"] == 1.0 and view["total_steps"] == 20
         assert [e["step"] for e in view["eval"]] == [0, 10, 20]
         assert {"accuracy", "nll", "spearman", "jpeg_accuracy"} <= set(view["eval"][-1])
-        assert len(view["train"]) == 20 and view["final_dir"].endswith("api-run/final")
+        assert [t["step"] for t in view["train"]] == list(range(1, 21))
+        assert view["final_dir"].endswith("api-run/final")
         assert client.predict(api_name="/training_stop") == {"stopping": False}
         # The page's own view of the same run (what the timer shows after a refresh).
         from ui.training_tab import _desk, _frames, _status_html
