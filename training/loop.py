@@ -25,31 +25,24 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from model.preprocess import normalize
 from training.batches import PairDataset, PairStream
-from training.config import ConfigError, TrainConfig
+from training.config import TrainConfig
 from training.data import PreferenceData
 from training.evaluate import build_eval_set, evaluate
 from training.export import save_final
 from training.losses import bt_loss
 from training.runfiles import RunFiles
 from training.schedule import make_scheduler
+from training.setup import RunError, check_resume, configure_model, make_accelerator
 from training.sources import PROJECT_SNAPSHOT, load_base_model, load_data
 
+__all__ = ["RunError", "RunResult", "configure_model", "train", "train_step"]
+
 log = logging.getLogger("training")
-
-# Settings a resumed run must share with the checkpoint it continues.
-RESUME_KEYS = (
-    "data", "base_model", "train_mode", "batch_size", "total_samples", "seed",
-    "lr_scheduler", "learning_rate", "warmup_samples", "weight_decay",
-)  # fmt: skip
-
-
-class RunError(RuntimeError):
-    """The run folder does not allow this run (finished, or made with other settings)."""
 
 
 @dataclass
@@ -93,71 +86,6 @@ def train_step(
     return loss.detach(), accuracy.detach()
 
 
-def configure_model(model: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
-    """Pick what trains and return those parameters.
-
-    Head-only freezes the vision tower; full training turns on gradient checkpointing
-    when asked. The head's bias is always frozen: the BT loss sees only score
-    differences, so the bias gets no gradient and weight decay alone would drift it.
-    """
-    model.requires_grad_(config.train_mode == "full")
-    model.classifier.weight.requires_grad_(True)
-    model.classifier.bias.requires_grad_(False)
-    if config.train_mode == "full" and config.gradient_checkpointing:
-        model.enable_gradient_checkpointing()
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def _mixed_precision(config: TrainConfig) -> str:
-    if config.mixed_precision != "auto":
-        return config.mixed_precision
-    gpu = torch.cuda.is_available() and not config.cpu
-    return "bf16" if gpu and torch.cuda.is_bf16_supported() else "no"
-
-
-def _trackers(config: TrainConfig) -> list[str] | str | None:
-    names = [n.strip() for n in config.report_to.split(",") if n.strip()]
-    if not names or names == ["none"]:
-        return None
-    return "all" if names == ["all"] else names
-
-
-def make_accelerator(config: TrainConfig, files: RunFiles) -> Accelerator:
-    project = ProjectConfiguration(project_dir=str(files.root), logging_dir=str(files.tracker_dir))
-    accelerator = Accelerator(
-        mixed_precision=_mixed_precision(config),
-        cpu=config.cpu,
-        log_with=_trackers(config),
-        project_config=project,
-        step_scheduler_with_optimizer=False,  # we step it once per optimizer step
-    )
-    per_step = config.device_batch_size * accelerator.num_processes
-    if config.batch_size % per_step:
-        raise ConfigError(
-            f"batch_size {config.batch_size} is not a multiple of device_batch_size x processes "
-            f"({config.device_batch_size} x {accelerator.num_processes})"
-        )
-    accelerator.gradient_accumulation_steps = config.batch_size // per_step
-    return accelerator
-
-
-def _check_resume(config: TrainConfig, files: RunFiles) -> Path | None:
-    """The checkpoint to continue from, after checking it was made with these settings."""
-    if files.final_dir.exists() and config.resume:
-        raise RunError(f"{files.root} already holds a finished run; choose a new output_dir")
-    checkpoints = files.checkpoints()
-    if not config.resume or not checkpoints:
-        return None
-    saved = TrainConfig.load(checkpoints[-1])
-    changed = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
-    if changed:
-        raise RunError(
-            f"{checkpoints[-1]} was made with different {changed}; use a new output_dir "
-            "or pass --no-resume to start over"
-        )
-    return checkpoints[-1]
-
-
 def train(
     config: TrainConfig,
     *,
@@ -178,7 +106,7 @@ def train(
     accelerator = make_accelerator(config, files)
     main = accelerator.is_main_process
     try:
-        resume_from = _check_resume(config, files)
+        resume_from = check_resume(config, files)
         if main:
             if files.read_status().get("state") != "queued":
                 files.clear_stop()  # a direct start drops an old stop request; a queued

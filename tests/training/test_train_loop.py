@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from model.joyquality import build_tiny_model, load_model
 from model.preprocess import batch_pixel_values
+from model.scoring import score_images
 from tests.training.helpers import make_quality_task
 from training.config import TrainConfig
 from training.data import read_json_pairs
@@ -121,6 +123,11 @@ def test_final_model_scores_identically_in_the_scoring_path(quality_json, tiny_b
         reloaded = load_model(result.final_dir, device="cpu")
         got = reloaded(pixels)
     assert torch.equal(expected, got)
+    # The Scoring tab's path: its own loader and batching, the saved calibration's buckets.
+    rows = score_images(reloaded, paths, num_workers=0, batch_size=5)
+    scores = torch.tensor([r["score"] for r in rows])
+    torch.testing.assert_close(scores, expected, rtol=1e-6, atol=1e-6)
+    assert all(r["bucket"] in reloaded.calibration.labels and r["error"] is None for r in rows)
     assert reloaded.calibration is not None and reloaded.calibration.tau > 0
     saved = json.loads((result.final_dir / "config.json").read_text())
     assert saved["architectures"] == ["SiglipForImageClassification"]
@@ -151,3 +158,28 @@ def test_generated_quality_task_reaches_95_percent_quickly(tmp_path, tiny_base):
     assert {"nll", "brier", "ece", "aurc", "spearman", "kendall", "jpeg_accuracy"} <= set(
         result.metrics
     )
+
+
+def test_trackers_and_hub_push(quality_json, tiny_base, tmp_path, monkeypatch):
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create", repo_id, kw["private"]))
+
+        def upload_folder(self, folder_path, repo_id, **kw):
+            files = sorted(p.name for p in Path(folder_path).iterdir())
+            calls.append(("upload", repo_id, files))
+
+    monkeypatch.setattr("huggingface_hub.HfApi", FakeApi)
+    cfg = config(quality_json, tmp_path / "run", tiny_base, total_samples=16,
+                 report_to="tensorboard", push_to_hub="me/joyquality-mine")  # fmt: skip
+    train(cfg)
+    assert ("create", "me/joyquality-mine", True) in calls
+    uploaded = next(c for c in calls if c[0] == "upload")[2]
+    assert {"config.json", "model.safetensors", "calibration.json", "README.md"} <= set(uploaded)
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and sum(e.stat().st_size for e in events) > 200
