@@ -42,6 +42,7 @@ FORM_FIELDS = {
 NOT_SETTINGS = {"source", "data", "base_model", "preset", "data_kind", "output_dir",
                 "studio_db", "resume", "cpu"}  # fmt: skip
 SETTING_TYPES = get_type_hints(TrainConfig)
+MAX_CURVE_POINTS = 600
 METRIC_ORDER = ("accuracy", "nll", "brier", "ece", "aurc", "spearman", "kendall",
                 "jpeg_accuracy", "lowres_accuracy")  # fmt: skip
 ZERO_GPU_NOTE = (
@@ -74,6 +75,15 @@ def preset_values(name: str) -> dict[str, Any]:
     if name in PRESETS:
         base = apply_preset(base, name)
     return {k: getattr(base, k) for k in FORM_FIELDS}
+
+
+def thin(rows: list, limit: int) -> list:
+    """At most ``limit`` evenly spaced rows, always keeping the last (for live plots)."""
+    if len(rows) <= limit:
+        return rows
+    stride = -(-len(rows) // limit)
+    kept = rows[::stride]
+    return kept if kept[-1] is rows[-1] else [*kept, rows[-1]]
 
 
 def _convert(kind: type, raw: Any) -> Any:
@@ -168,7 +178,7 @@ class TrainingDesk:
             "data": snap["data"],
             "train": [
                 {k: e[k] for k in ("step", "samples", "loss", "accuracy", "lr")}
-                for e in snap["train"]
+                for e in thin(snap["train"], MAX_CURVE_POINTS)
             ],
             "eval": [
                 {

@@ -42,9 +42,11 @@ class RunBusyError(RuntimeError):
     """Another run is in progress; only one runs at a time."""
 
 
-class UnknownRunError(KeyError):
-    def __str__(self) -> str:
-        return f"no run named {self.args[0]!r}"
+class UnknownRunError(ValueError):
+    """A run name that is not a folder name, or names no run."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no run named {name!r} (run names use letters, digits, '.', '_' and '-')")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -152,6 +152,8 @@ def build_training_tab(ctx: StudioContext) -> None:
     hyper = [lr, sched, mode, bs, dbs, total, warm, every, seed]
 
     def on_preset(name: str):
+        if name not in PRESET_LABELS:  # "custom" keeps what is in the form
+            return [gr.update() for _ in HYPER_FIELDS]
         values = preset_values(name)
         return [gr.update(value=values[f]) for f in HYPER_FIELDS]
 

@@ -30,3 +30,17 @@ def test_a_dead_process_is_reported(tmp_path):
     assert files.read_status()["state"] == "failed"
     assert "exited unexpectedly" in files.read_status()["message"]
     assert manager.stop() is False
+
+
+def test_thin_keeps_the_last_point_and_run_names_are_checked(tmp_path):
+    import pytest
+
+    from training.desk import thin
+    from training.worker import UnknownRunError
+
+    rows = list(range(1001))
+    out = thin(rows, 100)
+    assert len(out) <= 101 and out[0] == 0 and out[-1] == 1000
+    assert thin(rows[:5], 100) == rows[:5]
+    with pytest.raises(UnknownRunError, match="no run named"):
+        RunManager(tmp_path).files("../escape")

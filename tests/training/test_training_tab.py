@@ -38,6 +38,9 @@ def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
         client = Client(url, verbose=False)
         idle = client.predict(api_name="/training_poll")
         assert idle["state"] == "idle" and idle["run"] is None
+        from ui.training_tab import _frames
+
+        assert all(f.empty for f in _frames(idle))  # the page before any run
         args = ("json", str(quality_json), str(tiny_base), "custom", TINY, "api-run")
         assert client.predict(*args, api_name="/training_start")["run"] == "api-run"
         with pytest.raises(Exception, match="still in progress"):
