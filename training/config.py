@@ -76,7 +76,7 @@ class TrainConfig:
     keep_checkpoints: int = _f(2, "how many resumable checkpoints to keep")
     resume: bool = _f(True, "continue from the newest checkpoint in output_dir if there is one")
     seed: int = _f(0, "seed for pair order, robustness corruptions and initialisation")
-    num_workers: int = _f(2, "image-decoding worker processes per device")
+    num_workers: int = _f(4, "image-decoding worker processes per device (0: in the main process)")
     studio_db: str = _f("", "ranking database of project sources (default: the app's studio.db)")
     test_fraction: float = _f(0.1, "share of images held out for testing (ranking projects)")
     rank_by: str = _f("mu", "human ranking used for Spearman/Kendall", RANK_BY)
