@@ -170,13 +170,17 @@ class HubSource:
         return ds.n_shards if ds.n_shards >= self.total_workers else None
 
     def _rows(self, ds, column: str, prefix: str) -> Iterator[Item]:
-        for i, row in enumerate(ds):
-            image = row[column]
-            data = image.get("bytes") if isinstance(image, dict) else image
-            if data is None and isinstance(image, dict) and image.get("path"):
-                data = _read_bytes(image["path"])
-            name = str(row[self.id_column]) if self.id_column else f"{prefix}{i}"
-            yield (name, data)
+        # ``iter(batch_size=)``, not ``for row in ds``: inside a DataLoader worker plain
+        # iteration would split the data files among workers a second time.
+        i = 0
+        for batch in ds.iter(batch_size=256):
+            ids = batch[self.id_column] if self.id_column else None
+            for k, image in enumerate(batch[column]):
+                data = image.get("bytes") if isinstance(image, dict) else image
+                if data is None and isinstance(image, dict) and image.get("path"):
+                    data = _read_bytes(image["path"])
+                yield (str(ids[k]) if ids is not None else f"{prefix}{i}", data)
+                i += 1
 
     def iter_chunks(
         self, chunk_size: int, owns: Owns, skip: frozenset[str] = frozenset()

@@ -182,8 +182,8 @@ def _png(i: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("world", [1, 2])
-def test_streamed_dataset_shards(tmp_path, setup, world):
+@pytest.mark.parametrize(("world", "workers"), [(1, 0), (2, 0), (1, 2)])
+def test_streamed_dataset_shards(tmp_path, setup, world, workers):
     import datasets
 
     root, *_ = setup
@@ -196,7 +196,7 @@ def test_streamed_dataset_shards(tmp_path, setup, world):
     ds.select(range(5, 9)).to_parquet(tmp_path / "ds" / "data" / "train-00001-of-00002.parquet")
     out = tmp_path / f"ds{world}.parquet"
     base = [str(tmp_path / "ds"), "--dataset", "--id-column", "uid", "--out", str(out),
-            "--model", str(root / "model"), "--chunk-size", "2", "--workers", "0", "-q"]  # fmt: skip
+            "--model", str(root / "model"), "--chunk-size", "2", "--workers", str(workers), "-q"]  # fmt: skip
     for rank in range(world):
         assert main([*base, "--rank", str(rank), "--world", str(world)]) == 0
     table = read(out)
