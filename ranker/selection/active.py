@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import numpy as np
+from scipy.special import ndtr
 
 from ranker.btfit import BT_PROBIT_BETA, bt_fit
 from ranker.pool import DRAW, Pool
@@ -23,7 +24,7 @@ from ranker.selection.sortstate import QuickSortState
 from ranker.tsmath import expected_information_gain, rate
 
 
-def refit_prior(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
+def refit_prior(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-item prior (mean, sd) of the refit, in logit units, from the pool's start ratings.
 
     TrueSkill's ``P(i beats j) = Phi((mu_i - mu_j) / (sqrt(2) beta))`` is about
@@ -32,13 +33,13 @@ def refit_prior(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     """
     k = 1.702 / (np.sqrt(2.0) * pool.beta)
     mu0, sd0 = pool.start_ratings()
-    return k * (mu0 - pool.prior_mu), k * sd0
+    return k * (mu0 - pool.prior_mu), scale * k * sd0
 
 
-def refit(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
+def refit(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Bradley-Terry MAP scores and variances of all votes, with the pool's prior."""
     first, second, result = pool.history()
-    mean, sd = refit_prior(pool)
+    mean, sd = refit_prior(pool, scale)
     return bt_fit(pool.n, first, second, result, prior_sd=sd, prior_mean=mean)
 
 
@@ -50,8 +51,9 @@ class RefitModel:
     the state after any history is the same whether reached live or by replay.
     """
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, prior_scale: float = 1.0) -> None:
         self.every = max(1, every)
+        self.prior_scale = prior_scale
         self.sync = VoteSync()
         self.scores = np.zeros(0)
         self.sd = np.zeros(0)
@@ -76,7 +78,7 @@ class RefitModel:
 
     def _full(self, pool: Pool, at: int) -> None:
         first, second, result = pool.history()
-        mean, sd = refit_prior(pool)
+        mean, sd = refit_prior(pool, self.prior_scale)
         s, v = bt_fit(pool.n, first[:at], second[:at], result[:at], prior_sd=sd, prior_mean=mean)
         self.scores, self.sd = s, np.sqrt(v)
         items = np.flatnonzero(pool.active)
@@ -96,9 +98,12 @@ class ActiveSelector:
         *,
         mode: str = "auto",
         consistency_tolerance: float = 0.01,
-        check_every: int = 10,
+        check_every: int = 5,
         min_checks: int = 20,
         max_candidates: int = 15,
+        warmup: bool = True,
+        objective: str = "eig",
+        prior_scale: float = 1.0,
         refit_every: int | None = None,
         anchors: int = 16,
         random_anchors: int = 8,
@@ -111,6 +116,10 @@ class ActiveSelector:
         self.tolerance = consistency_tolerance
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
+        self.warmup, self.prior_scale = warmup, prior_scale
+        if objective not in ("eig", "uncertain"):
+            raise ValueError(f"objective must be 'eig' or 'uncertain', got {objective!r}")
+        self.objective = objective
         self.refit_every = refit_every
         self.anchors, self.random_anchors = anchors, random_anchors
         self.neighbours, self.random_partners = neighbours, random_partners
@@ -129,7 +138,7 @@ class ActiveSelector:
         ):
             self.reset()
         if self._model is None:
-            self._model = RefitModel(self.refit_every or max(10, pool.n // 20))
+            self._model = RefitModel(self.refit_every or max(10, pool.n // 20), self.prior_scale)
         if self.mode == "refit":
             self._noisy_at = 0
         if self._noisy_at is None and self._sort is None:
@@ -152,8 +161,8 @@ class ActiveSelector:
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
     ) -> Pair | None:
         self._update(pool)
-        pair = None
-        if self.sorting:  # the root partition doubles as the warm-up: all seen once
+        pair = self._warmup(pool, rng, avoid) if self.warmup else None
+        if pair is None and self.sorting:
             pair = self._spot_check(pool, rng, avoid)
             if pair is None:
                 pair = self._sort.next_pair(rng, pool.active, avoid)
@@ -169,9 +178,9 @@ class ActiveSelector:
     def ranking(self, pool: Pool) -> np.ndarray:
         """Scores to rank by (higher is better): the sort order while sorting, else a refit."""
         self._update(pool)
-        if self.sorting:
+        if self.sorting and self._sort.contradictions == 0:
             return self._sort.order_scores()
-        return refit(pool)[0]
+        return refit(pool, self.prior_scale)[0]
 
     # ---- picks ----------------------------------------------------------------------
     def _spot_check(
@@ -226,10 +235,14 @@ class ActiveSelector:
         )
         a = np.repeat(anchors, partners.shape[1])
         b = partners.ravel()
-        gain = expected_information_gain(
-            model.scores[a], model.sd[a], model.scores[b], model.sd[b],
-            beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
-        )  # fmt: skip
+        if self.objective == "eig":
+            gain = expected_information_gain(
+                model.scores[a], model.sd[a], model.scores[b], model.sd[b],
+                beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
+            )  # fmt: skip
+        else:  # least certain order: P(the refit orders the pair wrongly)
+            z = np.abs(model.scores[a] - model.scores[b]) / np.hypot(model.sd[a], model.sd[b])
+            gain = ndtr(-z)
         gain[a == b] = -np.inf
         for k in np.argsort(-gain, kind="stable")[:64].tolist():
             if gain[k] == -np.inf:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, active_positions, key, random_pair
+from ranker.tsmath import draw_margin, rate_one
 
 COUNT_WEIGHT = 0.8  # Image Ranker's weight of comparison counts in the shuffle key
 AUTO_SHUFFLE_EVERY = 3  # Image Ranker re-sorts its queue every three comparisons
@@ -31,15 +32,35 @@ def smart_shuffle_front(
 ) -> list[Pair]:
     """The first ``m`` pairs of Image Ranker's smart-shuffle order, skipping ``skip``.
 
-    Items are sorted by mu (random order among equal mu, so ties break randomly like
-    a shuffled queue). A pair ``d`` apart in that order has key at least the gap of
-    ``K + 1`` neighbours, so scanning offsets ``1..K`` is exact once the m-th best key
-    found is below that bound; otherwise the window grows (up to a cap at huge N).
+    The count term bounds the key from below (``key >= 0.8 (c_a + c_b)``), so only
+    the least-compared items can head the order: the search grows a set of items by
+    count level until no pair with an item outside it can beat the m-th pair found.
+    Inside the set, items are sorted by mu (random order among equal mu, so ties
+    break randomly like a shuffled queue) and pairs up to ``K`` apart are scanned,
+    exact once the m-th key is below the bound on pairs further apart.
     """
     if len(items) < 2:
         return []
-    perm = rng.permutation(items)
-    order = perm[np.argsort(mu[perm], kind="stable")]
+    items = rng.permutation(items)
+    c = counts[items]
+    levels = np.unique(c)
+    chosen: list[tuple[float, Pair]] = []
+    for t, level in enumerate(levels):
+        inside = items[c <= level]
+        if len(inside) < 2:
+            continue
+        chosen = _front_within(mu, counts, inside, m, skip)
+        outside = COUNT_WEIGHT * (levels[t + 1] + levels[0]) if t + 1 < len(levels) else np.inf
+        if len(chosen) == m and chosen[-1][0] <= outside:
+            break
+    return [p for _, p in chosen]
+
+
+def _front_within(
+    mu: np.ndarray, counts: np.ndarray, items: np.ndarray, m: int, skip: Collection[Pair]
+) -> list[tuple[float, Pair]]:
+    """Exact (up to a cap on the window) smallest-key pairs among ``items``."""
+    order = items[np.argsort(mu[items], kind="stable")]
     ms, cs = mu[order], COUNT_WEIGHT * counts[order].astype(np.float64)
     size = len(order)
     window = min(16, size - 1)
@@ -52,11 +73,11 @@ def smart_shuffle_front(
         keys_a, lo_a, hi_a = np.concatenate(keys), np.concatenate(lo), np.concatenate(hi)
         chosen = _walk_front(keys_a, order[lo_a], order[hi_a], m, skip)
         if window >= size - 1 or (window + 1) * size > _MAX_WINDOW_KEYS:
-            return [p for _, p in chosen]
+            return chosen
         reach = ms[window + 1 :] - ms[: size - window - 1] + cs[: size - window - 1]
         bound = reach.min() + cs.min()
         if len(chosen) == m and chosen[-1][0] <= bound:
-            return [p for _, p in chosen]
+            return chosen
         window = min(size - 1, window * 4)
 
 
@@ -138,9 +159,10 @@ class AutoShuffleSelector(SmartShuffleSelector):
     """Image Ranker's auto-shuffle: serve a queue in order, re-sort it every 3 votes.
 
     Between shuffles the queue keeps the keys of the last shuffle (that staleness is
-    the mode's character). After :meth:`reset` the queue is rebuilt from the current
-    ratings at the next pick, which can differ from uninterrupted operation for at
-    most the two picks left in that shuffle period.
+    the mode's character). The keys are the ratings and counts as they were at the
+    shuffle, replayed from the vote log (the pool only holds the latest), and ties
+    break by a generator seeded with the shuffle number, so the queue is a function
+    of the history alone: undo and restart serve exactly the same pairs.
     """
 
     name = "auto_shuffle"
@@ -148,30 +170,52 @@ class AutoShuffleSelector(SmartShuffleSelector):
     def __init__(self, every: int = AUTO_SHUFFLE_EVERY) -> None:
         super().__init__()
         self.every = every
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
         self._queue: list[Pair] = []
         self._epoch = -1
+        self._done = 0  # votes applied to the replayed ratings below
+        self._mu = self._sigma = self._counts = None
+
+    def _ratings_at(self, pool: Pool, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, counts) after the first ``k`` votes, advancing a private replay."""
+        if self._mu is None or len(self._mu) != pool.n or self._done > k:
+            self._mu, self._sigma = pool.start_ratings()
+            self._counts = np.zeros(pool.n, dtype=np.int64)
+            self._done = 0
+        beta, tau, eps = pool.beta, pool.tau, draw_margin(pool.draw_probability, pool.beta)
+        mu, sd, counts = self._mu, self._sigma, self._counts
+        for j in range(self._done, k):
+            a, b, r = pool.first[j], pool.second[j], pool.result[j]
+            mu[a], sd[a], mu[b], sd[b] = rate_one(mu[a], sd[a], mu[b], sd[b], r, beta, tau, eps)
+            counts[a] += 1
+            counts[b] += 1
+        self._done = k
+        return mu, counts
 
     def next_pair(
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
     ) -> Pair | None:
+        if self._compared.sync.stale(pool):
+            self.reset()
         compared = self._compared.update(pool)
         skip = _SkipView(compared, set(avoid))
         epoch = pool.n_votes // self.every
         if epoch != self._epoch or not any(p not in skip for p in self._queue):
             self._epoch = epoch
+            mu, counts = self._ratings_at(pool, epoch * self.every)
             size = self.every + len(avoid) + 4
+            ties = np.random.default_rng([epoch, pool.n])
             self._queue = smart_shuffle_front(
-                pool.mu, pool.counts, active_positions(pool), size, rng, compared
+                mu, counts, active_positions(pool), size, ties, compared
             )
         inactive = ~pool.active
         for pair in self._queue:
             if pair not in skip and not (inactive[pair[0]] or inactive[pair[1]]):
                 return pair
         return super().next_pair(pool, rng, avoid)
-
-    def reset(self) -> None:
-        super().reset()
-        self._queue, self._epoch = [], -1
 
 
 class RandomSelector:

@@ -103,6 +103,7 @@ class QuickSortState:
         self.pivot: dict[int, int] = {}  # segments being partitioned
         self.pending: dict[int, dict[int, None]] = {}  # insertion-ordered sets
         self.heap: list[tuple[int, int]] = []  # (-size, segment): largest bucket first
+        self.inferred: dict[int, list[int]] = {}  # per segment, classified by transitivity
         self.contradictions = 0.0
         self.checked = 0
         self._next_id = 0
@@ -119,6 +120,8 @@ class QuickSortState:
             return
         tie = result == DRAW
         if not tie:
+            if a in self.beat[b] or b in self.beat[a]:  # a repeated pair: a check
+                self._check(a in self.beat[b], False)
             self.beat[a].append(b)
             self.lost[b].append(a)
         sa, sb = int(self.seg[a]), int(self.seg[b])
@@ -163,7 +166,7 @@ class QuickSortState:
                 self._classify(s, a, ABOVE)
             elif side[a] == BELOW and side[b] == PENDING:
                 self._classify(s, b, BELOW)
-            elif side[a] != PENDING and side[b] != PENDING:
+            elif side[a] != PENDING and side[b] != PENDING and side[a] != side[b]:
                 self._check(False, False)
         if s in self.pivot and not self.pending[s]:
             self._split(s)
@@ -183,8 +186,23 @@ class QuickSortState:
                 continue
             self.side[y] = side
             del pending[y]
+            if y != x:  # placed by transitivity alone: what a spot check verifies
+                self.inferred.setdefault(s, []).append(y)
+            self._recheck(s, y, side)
             # above the pivot: whoever beat y is above too; below: whoever y beat is below
             stack.extend(self.lost[y] if side == ABOVE else self.beat[y])
+
+    def _recheck(self, s: int, y: int, side: int) -> None:
+        """Earlier votes of y that this classification separates are checks after all."""
+        p, seg, sides = self.pivot[s], self.seg, self.side
+        for z, y_won in itertools.chain(
+            ((z, True) for z in self.beat[y]), ((z, False) for z in self.lost[y])
+        ):
+            if z == p:
+                if (side == ABOVE) != y_won:
+                    self._check(True, False)
+            elif seg[z] == s and sides[z] == -side and (side == ABOVE) != y_won:
+                self._check(True, False)
 
     # ---- segments -----------------------------------------------------------------
     def _new_segment(self, items: list[int], start: int) -> None:
@@ -232,6 +250,7 @@ class QuickSortState:
         """Replace a fully partitioned segment by below / pivot / above."""
         p = self.pivot.pop(s)
         del self.pending[s]
+        self.inferred.pop(s, None)
         members = self.members.pop(s)
         start = self.start.pop(s)
         below = [i for i in members if i != p and self.side[i] == BELOW]
@@ -271,6 +290,15 @@ class QuickSortState:
         Consistent labelers always confirm it; noisy ones contradict it now and then,
         which is the only way to tell them apart (sorting never asks a known pair).
         """
+        for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])):
+            if s not in self.pivot:
+                continue
+            todo = self.inferred[s]
+            while todo:
+                z = todo.pop(int(rng.integers(len(todo))))
+                pair = key(self.pivot[s], z)
+                if self.side[z] != PENDING and pair not in avoid:
+                    return pair
         segs = sorted(self.start, key=self.start.get)
         if len(segs) < 2:
             return None
@@ -298,6 +326,10 @@ class QuickSortState:
         starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
         side = np.where(np.isin(self.seg, list(self.pivot)), self.side, 0).astype(np.float64)
         rank = np.lexsort((self.mu, side, starts))
+        keys = np.stack([starts[rank], side[rank], self.mu[rank]])
+        # equal keys keep equal scores: no information, no invented order (tau-b counts
+        # ties as neither concordant nor discordant, as for a tied mu)
+        new = np.concatenate([[True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)])
         scores = np.empty(n)
-        scores[rank] = np.arange(n, dtype=np.float64)
+        scores[rank] = np.cumsum(new, dtype=np.float64)
         return scores
