@@ -152,6 +152,12 @@ def test_published_dataset_and_project_sources(tmp_path, tiny_base):
     assert "spearman" in result.metrics
 
 
+def test_unreachable_hub_dataset_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(DataError, match="could not be downloaded"):
+        read_dataset("nobody/no-such-dataset")
+
+
 def test_presets_and_config_round_trip(tmp_path):
     cfg = apply_preset(TrainConfig(data="x.json"), "personal")
     assert (cfg.train_mode, cfg.lr_scheduler, cfg.learning_rate) == ("head", "onecycle", 0.008)

@@ -32,6 +32,7 @@ def poll_until(client, run, states, timeout=90.0) -> dict:
     raise AssertionError(f"run {run} never reached {states}: {view.get('log', '')[-2000:]}")
 
 
+@pytest.mark.slow
 def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
     demo, url = launch_app(studio_ctx, tabs=("Training",))
     try:
