@@ -295,3 +295,18 @@ def fit_calibration(
         method="sigmoid", tau=tau, b=b, K=kk, labels=labels, target_mean=target,
         info={"n_pairs": int(diff.numel()), "pair_accuracy": acc, "n_scores": int(np.size(scores))},
     )  # fmt: skip
+
+
+def calibration_for(
+    scores, method: str, labels: tuple[str, ...] | None = None, *, tau: float = 1.0, b: float = 0.0
+) -> Calibration:
+    """A calibration by name: "equal_width" and "quantile" are fitted on scores,
+    "sigmoid" takes a known tau and b (fit them with :func:`fit_calibration`)."""
+    if method == "equal_width":
+        return equal_width_calibration(scores, labels=labels)
+    if method == "quantile":
+        return quantile_calibration(scores, labels=labels)
+    if method == "sigmoid":
+        names = tuple(labels) if labels else DEFAULT_LABELS
+        return Calibration(tau=tau, b=b, K=len(names), labels=names)
+    raise ValueError(f"bucketing method must be one of {METHODS}, not {method!r}")

@@ -256,22 +256,12 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         b: float = 0.0,
     ) -> list[str | None]:
         """Bucket labels for scores: method equal_width, quantile, or sigmoid (tau, b)."""
-        from model import calibrate
+        from model.calibrate import calibration_for
 
-        names = _labels(labels)
-        if method == "sigmoid":
-            names = names or calibrate.DEFAULT_LABELS
-            cal = calibrate.Calibration(tau=tau, b=b, K=len(names), labels=names)
-        elif method in ("equal_width", "quantile"):
-            fit = (
-                calibrate.quantile_calibration
-                if method == "quantile"
-                else calibrate.equal_width_calibration
-            )
-            cal = fit(scores, labels=names)
-        else:
-            raise gr.Error(f"method must be equal_width, quantile or sigmoid, not {method!r}")
-        return cal.labels_for(scores)
+        try:
+            return calibration_for(scores, method, _labels(labels), tau=tau, b=b).labels_for(scores)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
 
     def scoring_models() -> list[str]:
         """Model sources the tab offers (the default and finished training runs)."""

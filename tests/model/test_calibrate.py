@@ -135,3 +135,20 @@ def test_calibration_validation():
         Calibration(method="magic")
     with pytest.raises(ValueError, match="no finite scores"):
         equal_width_calibration([float("nan")])
+
+
+def test_calibration_for_by_name():
+    from model.calibrate import calibration_for
+
+    scores = [0.0, 1.0, 2.0, 3.0]
+    assert calibration_for(scores, "equal_width", ("a", "b")).labels_for(scores) == [
+        "a",
+        "a",
+        "b",
+        "b",
+    ]
+    assert calibration_for(scores, "quantile", ("a", "b")).edges == (1.5,)
+    sig = calibration_for(scores, "sigmoid", tau=2.0, b=1.0)
+    assert (sig.tau, sig.b, sig.labels) == (2.0, 1.0, DEFAULT_LABELS)
+    with pytest.raises(ValueError, match="bucketing method must be one of"):
+        calibration_for(scores, "magic")
