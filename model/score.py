@@ -4,7 +4,8 @@ INPUT is a folder (scored recursively), a text file listing one path per line, o
 image dataset (``hf://datasets/<id>``, ``owner/name``, or a local dataset folder with
 ``--dataset``), streamed. Several processes split the work by themselves::
 
-    accelerate launch --num_processes 8 -m model.score /data/images --out scores.parquet
+    accelerate launch --multi_gpu --num_processes 8 -m model.score /data/images --out scores.parquet
+    torchrun --nproc_per_node 2 -m model.score /data/images --out scores.parquet   # CPU too
 
 Each process (``RANK`` of ``WORLD_SIZE``, as set by accelerate/torchrun, or
 ``--rank``/``--world``) scores its chunks into ``scores.parquet.parts/``; a rerun skips
