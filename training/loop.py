@@ -111,9 +111,10 @@ def train(
             if files.read_status().get("state") != "queued":
                 files.clear_stop()  # a direct start drops an old stop request; a queued
                 # run (started by the worker) keeps one made while it was starting
-            if resume_from is None:  # a fresh start: old checkpoints and snapshots go
+            if resume_from is None:  # a fresh start: old checkpoints, snapshots, curves go
                 shutil.rmtree(files.checkpoints_dir, ignore_errors=True)
                 shutil.rmtree(files.root / PROJECT_SNAPSHOT, ignore_errors=True)
+                files.events_path.unlink(missing_ok=True)
             config.save(files.root)
             files.write_status(
                 state="loading",
@@ -219,6 +220,8 @@ class _Run:
         self.history = state["history"]
         micro_batches = state["step"] * self.accelerator.gradient_accumulation_steps
         self.loader = self.accelerator.skip_first_batches(self.loader, micro_batches)
+        if self.main:  # steps logged after this checkpoint (before a crash) are redone
+            self.files.truncate_events(state["step"])
         log.info("resumed from %s at step %d", checkpoint, state["step"])
         return int(state["step"])
 

@@ -100,6 +100,17 @@ class RunFiles:
                 events.append(event)
         return events
 
+    def truncate_events(self, last_step: int) -> None:
+        """Drop train/eval events after ``last_step`` (a resumed run logs them again)."""
+        kept = [
+            e
+            for e in self.read_events()
+            if e.get("kind") == "data" or e.get("step", 0) <= last_step
+        ]
+        tmp = self.events_path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text("".join(json.dumps(e, default=_plain) + "\n" for e in kept))
+        os.replace(tmp, self.events_path)
+
     def read_log(self, max_chars: int = 20_000) -> str:
         try:
             with self.log_path.open("rb") as fh:

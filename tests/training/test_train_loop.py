@@ -183,3 +183,24 @@ def test_trackers_and_hub_push(quality_json, tiny_base, tmp_path, monkeypatch):
     assert {"config.json", "model.safetensors", "calibration.json", "README.md"} <= set(uploaded)
     events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and sum(e.stat().st_size for e in events) > 200
+
+
+def test_resume_after_a_crash_redoes_the_lost_steps_once(quality_json, tiny_base, tmp_path):
+    from training.runfiles import RunFiles
+
+    kw = dict(total_samples=48, batch_size=8, device_batch_size=8, checkpoint_every=16)
+    cfg = config(quality_json, tmp_path / "run", tiny_base, **kw)
+    with pytest.raises(KeyboardInterrupt):  # a crash after step 3; the checkpoint is step 2
+
+        def crash(step: int) -> bool:
+            if step == 3:
+                raise KeyboardInterrupt
+            return False
+
+        train(cfg, should_stop=crash)
+    files = RunFiles(cfg.output_dir)
+    assert files.read_status()["state"] == "failed"
+    assert [p.name for p in files.checkpoints()] == ["step_0000002"]
+    result = train(cfg)
+    assert result.resumed_from == 2 and result.final_dir is not None
+    assert [e["step"] for e in files.read_events("train")] == [1, 2, 3, 4, 5, 6]
