@@ -80,9 +80,11 @@ def train_step(
             accelerator.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    decisive = batch["label"] != 0.5
-    right = ((score_a > score_b) == (batch["label"] > 0.5)) & decisive
-    accuracy = right.sum() / decisive.sum().clamp(min=1)
+    # As metrics.accuracy: over decisive pairs, right when the winner scores at least as high.
+    label = batch["label"]
+    decisive = label != 0.5
+    oriented = torch.where(label > 0.5, score_a - score_b, score_b - score_a)
+    accuracy = ((oriented >= 0) & decisive).sum() / decisive.sum().clamp(min=1)
     return loss.detach(), accuracy.detach()
 
 
