@@ -145,10 +145,14 @@ def start(kind: str, data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 
 # --- load -----------------------------------------------------------------------------
-async def call(http, api: str, data: list) -> tuple[dict | None, float]:
-    """One call over the HTTP API; (result or None on error, milliseconds)."""
+async def call(http, api: str, data: list, session: str) -> tuple[dict | None, float]:
+    """One call over the HTTP API; (result or None on error, milliseconds).
+
+    ``session`` is the labeler's session hash: like a browser tab, a labeler keeps one
+    (a fresh one per call would make Gradio build a session state every time).
+    """
     t0 = time.perf_counter()
-    r = await http.post(f"/gradio_api/call/{api}", json={"data": data})
+    r = await http.post(f"/gradio_api/call/{api}", json={"data": data, "session_hash": session})
     event_id = r.json()["event_id"]
     event, result = None, None
     async with http.stream("GET", f"/gradio_api/call/{api}/{event_id}") as stream:
@@ -163,7 +167,7 @@ async def call(http, api: str, data: list) -> tuple[dict | None, float]:
 
 
 async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: random.Random) -> None:
-    first, _ = await call(http, "next_pair", [PROJECT, who])
+    first, _ = await call(http, "next_pair", [PROJECT, who], who)
     pair = first["pair_id"] if first else None
     due = time.monotonic() + rng.uniform(0, 2.0)  # labelers start spread out
     while True:
@@ -174,16 +178,16 @@ async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: rando
             return
         if pair is None:
             stats["no_pair"] += 1
-            res, _ = await call(http, "next_pair", [PROJECT, who])
+            res, _ = await call(http, "next_pair", [PROJECT, who], who)
             pair = res["pair_id"] if res else None
             continue
         try:
-            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES)])
+            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES)], who)
         except Exception:  # a transport failure: the vote is not acknowledged
             res = None
         if res is None:
             stats["errors"] += 1
-            res2, _ = await call(http, "next_pair", [PROJECT, who])
+            res2, _ = await call(http, "next_pair", [PROJECT, who], who)
             pair = res2["pair_id"] if res2 else None
             continue
         stats["latency_ms"].append(ms)
@@ -259,9 +263,13 @@ CHECK_SQL = {
     "studio": (
         "studio.db",
         "SELECT pair_id, COUNT(*) FROM votes WHERE labeler LIKE 'bench-%'"
+        " AND labeler NOT LIKE '%-warm-%'"
         " AND undone = 0 GROUP BY pair_id",
     ),
-    "baseline": ("baseline.db", "SELECT pair_id, COUNT(*) FROM votes GROUP BY pair_id"),
+    "baseline": (
+        "baseline.db",
+        "SELECT pair_id, COUNT(*) FROM votes WHERE labeler NOT LIKE '%-warm-%' GROUP BY pair_id",
+    ),
 }
 
 

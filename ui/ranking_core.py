@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
+from ranker.service import Matchup
 from ui.context import StudioContext
 from ui.images import DisplayCache, DisplayError
 from ui.ranking_view import PairView, ShownImage
@@ -109,18 +110,42 @@ class RankingDesk:
             return self._locks.setdefault((project, labeler), threading.Lock())
 
     def _pairs(self, session, labeler: str):
-        """(current, look-ahead) matchups; the older assignment is the current one."""
-        first = session.next_pair(labeler)
-        second = session.next_pair(labeler + AHEAD)
-        if first is None:
-            return second, None
-        if second is None:
-            return first, None
+        """(current, look-ahead) matchups; the older assignment is the current one.
+
+        Open assignments are read once; the engine is asked only for missing slots
+        (it then picks a pair and stores the assignment).
+        """
         issued = session.store.assignments(session.row.id)
-        a, b = issued.get(labeler), issued.get(labeler + AHEAD)
-        if a and b and b.issued_at < a.issued_at:
-            return second, first
-        return first, second
+        found = []
+        for slot in (labeler, labeler + AHEAD):
+            a = issued.get(slot)
+            if a is not None and self._open(session, a):
+                found.append((a.issued_at, self._matchup(session, a)))
+                continue
+            m = session.next_pair(slot)
+            if m is not None:
+                found.append((float("inf"), m))  # just made: the newest
+        found.sort(key=lambda t: t[0])
+        pairs = [m for _, m in found] + [None, None]
+        return pairs[0], pairs[1]
+
+    @staticmethod
+    def _open(session, a) -> bool:
+        """An assignment still answerable: both images known and not excluded."""
+        try:
+            return not (session.image(a.left_uid).excluded or session.image(a.right_uid).excluded)
+        except StudioError:
+            return False
+
+    @staticmethod
+    def _matchup(session, a) -> Matchup:
+        return Matchup(
+            a.pair_id,
+            session.image(a.left_uid),
+            session.image(a.right_uid),
+            session.row.instruction,
+            session.name,
+        )
 
     def _view(self, session, labeler: str, message: str) -> PairView:
         current, ahead = self._pairs(session, labeler)
