@@ -103,7 +103,7 @@ class QuickSortState:
         self.pivot: dict[int, int] = {}  # segments being partitioned
         self.pending: dict[int, dict[int, None]] = {}  # insertion-ordered sets
         self.heap: list[tuple[int, int]] = []  # (-size, segment): largest bucket first
-        self.inferred: dict[int, list[int]] = {}  # per segment, classified by transitivity
+        self.inferred: dict[int, dict[int, None]] = {}  # per segment: placed by transitivity
         self.contradictions = 0.0
         self.checked = 0
         self._next_id = 0
@@ -159,6 +159,7 @@ class QuickSortState:
                 self._classify(s, x, want)
             else:
                 self._check(tie or side[x] != want, tie)
+                self.inferred.get(s, {}).pop(x, None)  # verified
         elif not tie:  # winner a, loser b, neither the pivot
             if side[a] == BELOW and side[b] == ABOVE:
                 self._check(True, False)
@@ -187,7 +188,7 @@ class QuickSortState:
             self.side[y] = side
             del pending[y]
             if y != x:  # placed by transitivity alone: what a spot check verifies
-                self.inferred.setdefault(s, []).append(y)
+                self.inferred.setdefault(s, {})[y] = None
             self._recheck(s, y, side)
             # above the pivot: whoever beat y is above too; below: whoever y beat is below
             stack.extend(self.lost[y] if side == ABOVE else self.beat[y])
@@ -293,11 +294,10 @@ class QuickSortState:
         for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])):
             if s not in self.pivot:
                 continue
-            todo = self.inferred[s]
-            while todo:
-                z = todo.pop(int(rng.integers(len(todo))))
-                pair = key(self.pivot[s], z)
-                if self.side[z] != PENDING and pair not in avoid:
+            todo = list(itertools.islice(self.inferred[s], 64))
+            for t in rng.permutation(len(todo)).tolist():
+                pair = key(self.pivot[s], todo[t])
+                if pair not in avoid:
                     return pair
         segs = sorted(self.start, key=self.start.get)
         if len(segs) < 2:

@@ -1,0 +1,215 @@
+"""Pair selection: the interface contract, Image Ranker fidelity, active's two regimes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+from scipy.stats import kendalltau
+
+from ranker.pool import Pool
+from ranker.selection import STRATEGIES, make_selector, ranking_confidence
+from ranker.selection.imageranker import smart_shuffle_front
+from ranker.tsmath import draw_margin, rate_one
+
+PRESET = dict(prior_mu=0.0, prior_sigma=8.33)
+EPS = draw_margin(0.10, 25 / 6)
+
+
+def vote(pool: Pool, winner: int, loser: int, draw: bool = False) -> None:
+    mu, sd = pool.mu, pool.sigma
+    r = 0.5 if draw else 1.0
+    mu[winner], sd[winner], mu[loser], sd[loser] = rate_one(
+        mu[winner], sd[winner], mu[loser], sd[loser], r, 25 / 6, 25 / 300, EPS
+    )
+    pool.record(winner, loser, draw)
+
+
+def drive(name, n=40, votes=120, noise=0.0, seed=0, reset_at=(), pool=None, **params):
+    """Simulate labelers on hidden qualities; returns (pairs, pool, selector, truth)."""
+    rng = np.random.default_rng(seed)
+    q = np.random.default_rng(1234).normal(size=n)
+    pool = pool or Pool.empty(n, **PRESET)
+    sel = make_selector(name, **params)
+    pairs, last = [], set()
+    for v in range(votes):
+        if v in reset_at:
+            sel.reset()
+        pair = sel.next_pair(pool, rng, avoid=last)
+        if pair is None:
+            break
+        pairs.append(pair)
+        a, b = pair
+        p = float(q[a] > q[b]) if noise == 0 else ndtr((q[a] - q[b]) / noise)
+        w, lo = (a, b) if rng.random() < p else (b, a)
+        vote(pool, w, lo)
+        sel.observe(pool, w, lo, 1.0)
+        last = {pair}
+    return pairs, pool, sel, q
+
+
+def test_strategy_names_and_unknown_name() -> None:
+    for name in ("active", "smart_shuffle", "auto_shuffle", "elimination", "random", "budget"):
+        assert name in STRATEGIES
+        assert make_selector(name).name == name
+    with pytest.raises(ValueError, match="smart_shuffle"):
+        make_selector("quantum")
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_pairs_are_distinct_active_and_not_immediate_repeats(name: str) -> None:
+    pool = Pool.empty(30, **PRESET)
+    pool.active[[3, 7, 11]] = False
+    pairs, *_ = drive(name, n=30, votes=80, noise=1.0, pool=pool)
+    assert pairs
+    for k, (a, b) in enumerate(pairs):
+        assert a < b and pool.active[a] and pool.active[b]
+        if k:
+            assert (a, b) != pairs[k - 1]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_replay_after_reset_gives_the_same_pairs(name: str) -> None:
+    plain, *_ = drive(name, noise=1.0, seed=5)
+    interrupted, *_ = drive(name, noise=1.0, seed=5, reset_at=(1, 37, 38, 90))
+    assert plain == interrupted
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_avoid_is_respected_while_alternatives_exist(name: str) -> None:
+    _, pool, sel, _ = drive(name, n=12, votes=3, noise=1.0)
+    rng = np.random.default_rng(0)
+    avoid = set()
+    for _ in range(5):  # five labelers at once: five different pairs
+        pair = sel.next_pair(pool, rng, avoid=avoid)
+        if pair is None:
+            break
+        assert pair not in avoid
+        avoid.add(pair)
+
+
+def test_two_items_return_the_reserved_pair_rather_than_nothing() -> None:
+    pool = Pool.empty(2, **PRESET)
+    assert make_selector("random").next_pair(pool, np.random.default_rng(0), {(0, 1)}) == (0, 1)
+
+
+def test_elimination_knocks_out_losers_and_finishes() -> None:
+    pairs, pool, sel, _ = drive("elimination", n=10, votes=50)
+    assert len(pairs) == 9  # N - 1 decided votes leave one image
+    assert sel.next_pair(pool, np.random.default_rng(0)) is None
+    assert len(sel.remaining(pool)) == 1
+    assert pool.active.all()  # derived from history, the pool is untouched
+    # undo of the last vote brings its loser back
+    loser = pool.second[-1]
+    for h in (pool.first, pool.second, pool.result):
+        h.pop()
+    sel.reset()
+    assert loser in sel.remaining(pool)
+
+
+def test_elimination_ties_exclude_nothing() -> None:
+    pool = Pool.empty(4, **PRESET)
+    sel = make_selector("elimination")
+    vote(pool, 0, 1, draw=True)
+    assert len(sel.remaining(pool)) == 4
+
+
+def test_budget_stops_and_validates() -> None:
+    pairs, *_ = drive("budget", n=20, votes=100, budget=25)
+    assert len(pairs) == 25
+    pairs, *_ = drive("active", n=20, votes=100, budget=7)
+    assert len(pairs) == 7
+    with pytest.raises(ValueError, match="random_share"):
+        make_selector("budget", random_share=1.5)
+
+
+def test_smart_shuffle_front_equals_brute_force_order() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        n = int(rng.integers(3, 50))
+        mu, counts = np.round(rng.normal(0, 3, n), 1), rng.integers(0, 4, n)
+        skip = {tuple(sorted(rng.choice(n, 2, replace=False).tolist())) for _ in range(4)}
+        got = smart_shuffle_front(mu, counts, np.arange(n), 3, rng, skip)
+        keys = sorted(
+            abs(mu[a] - mu[b]) + 0.8 * (counts[a] + counts[b])
+            for a, b in itertools.combinations(range(n), 2)
+            if (a, b) not in skip
+        )[:3]
+        assert [abs(mu[a] - mu[b]) + 0.8 * (counts[a] + counts[b]) for a, b in got] == (
+            pytest.approx(keys)
+        )
+
+
+def test_smart_shuffle_never_repeats_a_compared_pair() -> None:
+    pairs, *_ = drive("smart_shuffle", n=12, votes=60, noise=1.0)
+    assert len(set(pairs)) == len(pairs)
+
+
+def test_active_sorts_consistent_labelers_exactly() -> None:
+    n = 64  # log2(64!) / 64 = 4.8 votes per image is the information bound
+    _, pool, sel, q = drive("active", n=n, votes=8 * n)
+    assert sel.sorting
+    assert kendalltau(sel.ranking(pool), q)[0] == pytest.approx(1.0)
+    # the warm-up shows every image early: all seen within the first N votes
+    _, pool, _, _ = drive("active", n=n, votes=n)
+    assert (pool.counts > 0).all()
+
+
+def test_active_notices_noisy_labelers_and_switches_to_refit() -> None:
+    _, pool, sel, q = drive("active", n=60, votes=300, noise=1.03)  # an 80% labeler
+    assert not sel.sorting
+    assert kendalltau(sel.ranking(pool), q)[0] > 0.4
+
+
+def test_active_scales_without_pair_lists() -> None:
+    pool = Pool.empty(20_000, **PRESET)
+    rng = np.random.default_rng(0)
+    for a, b in rng.integers(0, 20_000, size=(40_000, 2)):
+        if a != b:
+            vote(pool, int(a), int(b))
+    sel = make_selector("refit_eig")
+    a, b = sel.next_pair(pool, rng)
+    assert a != b and pool.active[a] and pool.active[b]
+
+
+def test_pre_ranked_pool_starts_from_its_seed() -> None:
+    from ranker.selection import prior_from_scores
+
+    pool = Pool.empty(5, **PRESET)
+    mu, sigma = prior_from_scores(np.arange(5.0), 0.75)
+    pool.seed(mu, sigma)
+    start_mu, _ = pool.start_ratings()
+    np.testing.assert_allclose(start_mu, mu)
+    vote(pool, 0, 4)
+    with pytest.raises(ValueError, match="before the first vote"):
+        pool.seed(mu, sigma)
+
+
+def test_ranking_confidence_grows_with_votes() -> None:
+    pool = Pool.empty(30, **PRESET)
+    assert ranking_confidence(pool) == pytest.approx(0.5)
+    _, pool, _, _ = drive("active", n=30, votes=150, pool=pool)
+    conf = ranking_confidence(pool)
+    assert 0.5 < conf <= 1.0
+
+
+@pytest.mark.slow
+def test_quick_benchmark_runs_and_writes_json(tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "rank_bench.py"
+    spec = importlib.util.spec_from_file_location("rank_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["rank_bench"] = bench  # dataclasses resolve annotations through it
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    result = bench.main(["--quick", "--jobs", "1", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["summary"] and data["timings"]
+    assert math.isfinite(result["summary"]["active|30|80%"]["own_tau"][-1])
