@@ -55,9 +55,16 @@ def serve_studio(data_dir: Path, port: int) -> None:
 
 
 def serve_baseline(data_dir: Path, port: int) -> None:
+    """The trivial server, under the same Gradio settings the studio applies to itself."""
+    import os
     import threading
 
     import gradio as gr
+
+    from ui.ranking_tab import GIL_SWITCH_INTERVAL_S, GRADIO_ENV
+
+    os.environ.update(GRADIO_ENV)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
     db = sqlite3.connect(data_dir / "baseline.db", check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -199,7 +206,11 @@ async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: rando
 
 
 async def run_load(url: str, mode: str, seconds: float, labelers: int, seed: int, tag: str) -> dict:
-    """One slice of load; raw latencies and acknowledged pair ids."""
+    """One slice of load; raw latencies and acknowledged pair ids.
+
+    Labelers keep their names (and Gradio session) from slice to slice, as a person
+    keeps a tab open; only the warm-up uses its own names.
+    """
     import httpx
 
     stats = {"latency_ms": [], "acked": [], "errors": 0, "refused": 0, "no_pair": 0}
@@ -211,7 +222,7 @@ async def run_load(url: str, mode: str, seconds: float, labelers: int, seed: int
             *(
                 labeler(
                     http,
-                    f"bench-{mode}-{tag}-{k}",
+                    f"bench-{tag}-{k}" if tag == "warm" else f"bench-{mode}-{k}",
                     mode,
                     end,
                     stats,

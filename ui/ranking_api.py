@@ -8,7 +8,7 @@ This module deliberately avoids ``from __future__ import annotations``: ``gr.api
 reads the return annotations as real types to describe the endpoints.
 """
 
-import functools
+import contextlib
 
 import gradio as gr
 
@@ -49,6 +49,15 @@ def _uploaded_paths(files: list | None) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def user_errors():
+    """Show a StudioError's message to the caller (gr.Error) instead of 'Error'."""
+    try:
+        yield
+    except (StudioError, IdentityError) as exc:
+        raise gr.Error(str(exc)) from exc
+
+
 def _username(profile) -> str | None:
     return getattr(profile, "username", None) if profile is not None else None
 
@@ -56,31 +65,22 @@ def _username(profile) -> str | None:
 def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
     """Declare the endpoints inside the current Blocks."""
 
-    def guarded(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except (StudioError, IdentityError) as exc:
-                raise gr.Error(str(exc)) from exc
-
-        return wrapper
-
     def list_projects() -> list:
         """Every project: name, instruction, settings, image and vote counts."""
-        out = []
-        for row in ctx.studio.list_projects():
-            progress = ctx.studio.project(row.name).progress()
-            out.append(
-                {
-                    "name": row.name,
-                    "instruction": row.instruction,
-                    "settings": row.settings,
-                    "images": progress.images,
-                    "votes": progress.votes,
-                }
-            )
-        return out
+        with user_errors():
+            out = []
+            for row in ctx.studio.list_projects():
+                progress = ctx.studio.project(row.name).progress()
+                out.append(
+                    {
+                        "name": row.name,
+                        "instruction": row.instruction,
+                        "settings": row.settings,
+                        "images": progress.images,
+                        "votes": progress.votes,
+                    }
+                )
+            return out
 
     def create(
         name: str,
@@ -97,44 +97,50 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
     ) -> str:
         """Create a project from uploaded files/zips (handle_file), a local folder inside
         the allowed roots, or a Hub dataset id; owner only. Returns the intake summary."""
-        require_owner(ctx, admin_token, _username(profile))
-        settings = parse_settings(strategy, budget, rating_preset, random_share)
-        return create_project(
-            ctx,
-            name,
-            instruction,
-            files=_uploaded_paths(files),
-            folder=folder,
-            dataset_id=dataset_id,
-            settings=settings,
-        )
+        with user_errors():
+            require_owner(ctx, admin_token, _username(profile))
+            settings = parse_settings(strategy, budget, rating_preset, random_share)
+            return create_project(
+                ctx,
+                name,
+                instruction,
+                files=_uploaded_paths(files),
+                folder=folder,
+                dataset_id=dataset_id,
+                settings=settings,
+            )
 
     def next_pair(project: str, labeler: str) -> dict:
         """The labeler's open pair (the same one until answered), with display URLs."""
-        return _with_progress(desk.view(project, check_labeler(labeler)))
+        with user_errors():
+            return _with_progress(desk.view(project, check_labeler(labeler)))
 
     def vote(project: str, labeler: str, pair_id: str, outcome: str) -> dict:
         """Answer pair ``pair_id`` with left, right or tie; returns the next pair.
         A second answer to the same pair is not counted (see ``message``)."""
-        return _with_progress(desk.vote(project, check_labeler(labeler), pair_id, outcome))
+        with user_errors():
+            return _with_progress(desk.vote(project, check_labeler(labeler), pair_id, outcome))
 
     def skip(project: str, labeler: str, pair_id: str) -> dict:
         """Skip pair ``pair_id``; returns the next pair."""
-        return _with_progress(desk.skip(project, check_labeler(labeler), pair_id))
+        with user_errors():
+            return _with_progress(desk.skip(project, check_labeler(labeler), pair_id))
 
     def undo(project: str, labeler: str) -> dict:
         """Undo this labeler's latest vote; returns the current pair."""
-        return _with_progress(desk.undo(project, check_labeler(labeler)))
+        with user_errors():
+            return _with_progress(desk.undo(project, check_labeler(labeler)))
 
     def leaderboard(project: str, order: str = "conservative") -> list:
         """Rows best first: rank, uid, name, mu, sigma, conservative, wins, losses, ties,
         comparisons, excluded, exclusion_reason. ``order``: conservative, mu or refit."""
-        session = desk.session(project)
-        rows = session.leaderboard(order)
-        for row in rows:
-            row.pop("path", None)  # server paths stay on the server
-            row["name"] = session.image(row["uid"]).name
-        return rows
+        with user_errors():
+            session = desk.session(project)
+            rows = session.leaderboard(order)
+            for row in rows:
+                row.pop("path", None)  # server paths stay on the server
+                row["name"] = session.image(row["uid"]).name
+            return rows
 
     def export(
         project: str,
@@ -144,8 +150,9 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
     ) -> str:
         """Export text (owner only): json, csv, image_ranker_comparisons or
         image_ranker_rankings."""
-        require_owner(ctx, admin_token, _username(profile))
-        return export_project(ctx, desk.session(project), fmt)[0]
+        with user_errors():
+            require_owner(ctx, admin_token, _username(profile))
+            return export_project(ctx, desk.session(project), fmt)[0]
 
     def _with_progress(view) -> dict:
         out = view.as_dict()
@@ -169,4 +176,4 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
         (leaderboard, "leaderboard"),
         (export, "export"),
     ):
-        gr.api(guarded(fn), api_name=api_name, concurrency_limit=None, concurrency_id="ranking-api")
+        gr.api(fn, api_name=api_name, concurrency_limit=None, concurrency_id="ranking-api")

@@ -12,6 +12,7 @@ so a double press, key repeat or second tab cannot count twice.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import gradio as gr
@@ -115,17 +116,29 @@ CSS = """
 """
 
 
-# A vote holds the project's lock across several SQLite calls, each of which lets go
-# of the GIL. With Python's default 5 ms switch interval a busy event loop keeps the
-# lock holder waiting up to 5 ms at every call (a lock convoy), which halved vote
-# throughput under load in bench/load_bench.py; 0.5 ms keeps votes flowing.
+# Server tuning for many labelers (process-wide, applied when the tab is built, before
+# ``demo.queue()``; measured with bench/load_bench.py):
+# - A vote holds the project's lock across several SQLite calls, each of which lets go
+#   of the GIL. With Python's default 5 ms switch interval a busy event loop keeps the
+#   lock holder waiting up to 5 ms at every call (a lock convoy); 0.5 ms keeps votes
+#   flowing.
+# - Gradio rebuilds a pandas summary of its last 10,000 events after *every* event
+#   (up to 9 ms of CPU each); every 1,000 events is plenty for /monitoring.
 GIL_SWITCH_INTERVAL_S = 0.0005
+GRADIO_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+
+
+def tune_server() -> None:
+    """Apply the settings above (keeps values the operator set explicitly)."""
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    for key, value in GRADIO_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def build_ranking_tab(ctx: StudioContext) -> None:
     """Build the tab inside the current Blocks (see module docstring)."""
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    tune_server()
     from gradio.context import Context
 
     from ui.ranking_api import register_api
