@@ -2,12 +2,15 @@
 
 Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs:
 
-* Look-ahead. Each labeler holds two open pairs in the engine: the one on screen
-  (assigned to ``<labeler>``) and the next one (``<labeler>#next``). The page
-  preloads the next pair's images, so a key press swaps to already-loaded pictures;
-  the vote call answers with the new current pair and a fresh look-ahead, in one
-  round trip. Both live in SQLite, so a refresh or a restart shows the same pairs.
-  Votes are always recorded under the real labeler name.
+* Look-ahead. Each labeler holds up to three open pairs in the engine, under
+  ``<labeler>``, ``<labeler>#next`` and ``<labeler>#next2``; the oldest is on screen
+  and the page preloads the others' images, so a key press swaps to pictures already
+  loaded. The vote call answers with the new current pair in the same round trip;
+  the freed slot is refilled in the background, so the pair selector's work (and
+  its occasional slow refits) stays off the labeler's path. All slots live in
+  SQLite, so a refresh or a restart shows the same pairs. Votes are always recorded
+  under the real labeler name. The price: a new pair is chosen two votes before it
+  is shown (negligible with several labelers, each already out of step).
 * Display copies: resized images from :mod:`ui.images`, never the originals.
 * One answer per pair: a vote names its pair id; a second answer (double press,
   key repeat, two tabs) is refused by the engine and reported, not counted.
@@ -15,9 +18,11 @@ Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
 from ranker.service import Matchup
@@ -25,7 +30,14 @@ from ui.context import StudioContext
 from ui.images import DisplayCache, DisplayError
 from ui.ranking_view import PairView, ShownImage
 
-AHEAD = "#next"
+SLOTS = ("", "#next", "#next2")  # suffixes of a labeler's open-pair slots
+SHOWN_NOW = 2  # current pair + one look-ahead must exist before answering
+log = logging.getLogger(__name__)
+
+
+def is_slot_name(labeler: str) -> bool:
+    """True for the desk's look-ahead slot names (never a real labeler)."""
+    return "#" in labeler
 
 
 class RankingDesk:
@@ -38,6 +50,8 @@ class RankingDesk:
         self._locks_guard = threading.Lock()
         self._shown: OrderedDict[str, float] = OrderedDict()  # pair id -> first shown
         self._warmed: set[str] = set()
+        self._refills = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pair-refill")
+        self._pending: set[tuple[str, str]] = set()
 
     # --- projects ---------------------------------------------------------------------
     def session(self, project: str):
@@ -109,25 +123,69 @@ class RankingDesk:
         with self._locks_guard:
             return self._locks.setdefault((project, labeler), threading.Lock())
 
-    def _pairs(self, session, labeler: str):
-        """(current, look-ahead) matchups; the older assignment is the current one.
-
-        Open assignments are read once; the engine is asked only for missing slots
-        (it then picks a pair and stores the assignment).
-        """
+    def _open_pairs(self, session, labeler: str) -> tuple[list, list[str]]:
+        """Open matchups oldest first, and the slot names that have none."""
         issued = session.store.assignments(session.row.id)
-        found = []
-        for slot in (labeler, labeler + AHEAD):
+        found, missing = [], []
+        for suffix in SLOTS:
+            slot = labeler + suffix
             a = issued.get(slot)
             if a is not None and self._open(session, a):
                 found.append((a.issued_at, self._matchup(session, a)))
-                continue
-            m = session.next_pair(slot)
-            if m is not None:
-                found.append((float("inf"), m))  # just made: the newest
+            else:
+                missing.append(slot)
         found.sort(key=lambda t: t[0])
-        pairs = [m for _, m in found] + [None, None]
-        return pairs[0], pairs[1]
+        return [m for _, m in found], missing
+
+    def _pairs(self, session, labeler: str) -> list:
+        """The labeler's open matchups, oldest (current) first; at least SHOWN_NOW if any.
+
+        Missing slots beyond those are filled in the background.
+        """
+        pairs, missing = self._open_pairs(session, labeler)
+        while len(pairs) < SHOWN_NOW and missing:
+            m = session.next_pair(missing.pop(0))
+            if m is None:
+                return pairs  # nothing more to hand out now
+            pairs.append(m)
+        if missing:
+            self._refill_later(session.name, labeler)
+        return pairs
+
+    def _refill_later(self, project: str, labeler: str) -> None:
+        key = (project, labeler)
+        with self._locks_guard:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+        self._refills.submit(self._refill, project, labeler)
+
+    def _refill(self, project: str, labeler: str) -> None:
+        """Fill empty slots and make their display copies, off the request path."""
+        try:
+            session = self.session(project)
+            with self._locks_guard:
+                self._pending.discard((project, labeler))
+            with self._lock(project, labeler):
+                _, missing = self._open_pairs(session, labeler)
+                made = []
+                for slot in missing:
+                    m = session.next_pair(slot)
+                    if m is None:
+                        break
+                    made.append(m)
+            for m in made:
+                for img in (m.left, m.right):
+                    try:
+                        self.cache.ensure(img.uid, img.path)
+                    except DisplayError:
+                        continue
+        except Exception:  # a background helper: log, the next request retries
+            log.exception("refilling look-ahead pairs of %s in %s failed", labeler, project)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for pending background refills (tests, shutdown)."""
+        self._refills.submit(lambda: None).result(timeout)
 
     @staticmethod
     def _open(session, a) -> bool:
@@ -148,13 +206,14 @@ class RankingDesk:
         )
 
     def _view(self, session, labeler: str, message: str) -> PairView:
-        current, ahead = self._pairs(session, labeler)
+        pairs = self._pairs(session, labeler)
         instruction = session.row.instruction
-        if current is None:
+        if not pairs:
             return PairView(session.name, instruction, None, message=message, done=True)
+        current = pairs[0]
         self._mark_shown(current.pair_id)
         prefetch = []
-        if ahead is not None:
+        for ahead in pairs[1:]:
             for img in (ahead.left, ahead.right):
                 try:
                     prefetch.append(self.cache.url(img.uid, img.path))

@@ -19,7 +19,7 @@ from ui.ranking_actions import (
     parse_settings,
     require_owner,
 )
-from ui.ranking_core import AHEAD, RankingDesk
+from ui.ranking_core import RankingDesk, is_slot_name
 from ui.ranking_labelers import STATS_HEADERS, labeler_stats
 from ui.ranking_panels import presets, strategies
 from ui.ranking_view import pair_html
@@ -138,7 +138,7 @@ def build_owner_tools(
         except StudioError as exc:
             return str(exc), None
         rank = {r["uid"]: r["rank"] for r in s.leaderboard()}
-        skips = [k for k in s.store.skips(s.row.id) if not k[2].endswith(AHEAD)]
+        skips = [k for k in s.store.skips(s.row.id) if not is_slot_name(k[2])]
         rows = labeler_stats(s.votes(), rank, skips)
         return "", [[r[h] for h in STATS_HEADERS] for r in rows]
 

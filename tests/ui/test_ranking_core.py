@@ -13,6 +13,8 @@ def test_vote_returns_the_preloaded_pair_and_counts_once(tmp_path):
     desk = RankingDesk(ctx)
     first = desk.view("p", "ann")
     assert first.left.url and first.right.url and len(first.prefetch) == 2
+    desk.flush()  # the third slot is filled in the background
+    assert len(desk.view("p", "ann").prefetch) == 4
     second = desk.vote("p", "ann", first.pair_id, "left")
     assert second.pair_id != first.pair_id
     assert [second.left.url, second.right.url] == first.prefetch  # already in the browser
@@ -26,6 +28,8 @@ def test_refresh_and_restart_show_the_same_pairs(tmp_path):
     ctx = make_context(tmp_path)
     make_project(ctx, "p", tmp_path / "imgs", n=8)
     desk = RankingDesk(ctx)
+    desk.view("p", "ann")
+    desk.flush()
     before = desk.view("p", "ann")
     assert desk.view("p", "ann").pair_id == before.pair_id  # page refresh
     restarted = RankingDesk(StudioContext(data_dir=ctx.data_dir, sound_enabled=False))
@@ -41,8 +45,12 @@ def test_concurrent_labelers_get_different_pairs(tmp_path):
     desk = RankingDesk(ctx)
     seen = set()
     for who in ("a", "b", "c"):
+        desk.view("p", who)
+        desk.flush()
         v = desk.view("p", who)
-        for pair in ((v.left.uid, v.right.uid), tuple(v.prefetch)):
+        pairs = [(v.left.url, v.right.url), *zip(v.prefetch[::2], v.prefetch[1::2], strict=True)]
+        assert len(pairs) == 3
+        for pair in pairs:
             key = frozenset(pair)
             assert key not in seen
             seen.add(key)
