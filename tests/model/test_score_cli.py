@@ -81,11 +81,7 @@ def test_two_processes_by_env_vars_equal_one_process(setup, tmp_path, monkeypatc
     assert read(double) == read(single)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("PSTUDIO_RUN_SLOW") != "1",
-    reason="starts two Python processes (about 20 s on 2 cores); set PSTUDIO_RUN_SLOW=1",
-)
+@pytest.mark.slow  # two Python processes importing torch: about 20 s on 2 cores
 def test_two_real_processes_equal_one_process(setup, tmp_path):
     """Two concurrent OS processes, as `accelerate launch`/`torchrun` start them."""
     root, *_ = setup
