@@ -100,8 +100,7 @@ class Ratings:
             draw_probability=config.draw_probability,
         )
         if start is not None:
-            self.pool.mu[:] = start[0]
-            self.pool.sigma[:] = start[1]
+            self.pool.seed(*start)
         self.wins = [0] * n
         self.losses = [0] * n
         self.ties = [0] * n
