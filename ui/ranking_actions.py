@@ -7,13 +7,14 @@ raises :class:`ranker.errors.StudioError` with a message meant for the user.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.identity import is_owner, owner_error
-from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder
+from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
 
 EXPORT_FORMATS = {
     "json": ("export_json", ".json"),
@@ -120,19 +121,22 @@ def create_project(
     folder_path = allowed_folder(ctx, folder) if folder else None
     studio = ctx.studio
     session = studio.create_project(name, instruction or None, **(settings or {}))
+    dest = new_upload_dir(ctx, name) if files or dataset_id else None
     reports = []
     try:
         if files:
-            reports.append(add_uploads(ctx, session, files))
+            reports.append(add_uploads(session, files, dest))
         if folder_path is not None:
             reports.append(session.add_folder(folder_path, recursive=recursive))
         if dataset_id:
-            reports.append(add_hub_dataset(ctx, session, dataset_id, split, max_images))
+            reports.append(add_hub_dataset(session, dest, dataset_id, split, max_images))
         if not session.images:
             details = "\n".join(r.summary() for r in reports)
             raise StudioError(f"no readable images were found; nothing was created.\n{details}")
     except BaseException:
         studio.delete_project(name)
+        if dest is not None:
+            shutil.rmtree(dest, ignore_errors=True)
         raise
     return "\n".join(r.summary() for r in reports)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 from ranker.errors import StudioError
@@ -20,10 +21,11 @@ from ui.context import StudioContext
 MAX_DATASET_IMAGES = 2000
 
 
-def project_dir(ctx: StudioContext, project: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-.") or "project"
-    path = ctx.uploads_dir / slug
-    path.mkdir(parents=True, exist_ok=True)
+def new_upload_dir(ctx: StudioContext, project: str) -> Path:
+    """A fresh folder for one intake's files (unique: removable if the intake fails)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-.")[:60] or "project"
+    path = ctx.uploads_dir / f"{slug}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
     return path
 
 
@@ -46,9 +48,8 @@ def allowed_folder(ctx: StudioContext, folder: str) -> Path:
     return path
 
 
-def add_uploads(ctx: StudioContext, session, files: list[str]) -> IntakeReport:
-    """Copy uploaded files (and unpack zips) into the project's folder, then add them."""
-    dest = project_dir(ctx, session.name)
+def add_uploads(session, files: list[str], dest: Path) -> IntakeReport:
+    """Copy uploaded files (and unpack zips) into ``dest``, then add them."""
     total = IntakeReport()
     plain = []
     for raw in files:
@@ -65,8 +66,8 @@ def add_uploads(ctx: StudioContext, session, files: list[str]) -> IntakeReport:
 
 
 def add_hub_dataset(
-    ctx: StudioContext,
     session,
+    dest: Path,
     dataset_id: str,
     split: str = "train",
     max_images: int = 500,
@@ -84,7 +85,7 @@ def add_hub_dataset(
         column = next((k for k, f in features.items() if type(f).__name__ == "Image"), None)
         if column is None:
             raise StudioError(f"dataset {dataset_id!r} has no image column")
-        dest = project_dir(ctx, session.name) / ("hub-" + dataset_id.replace("/", "--"))
+        dest = dest / ("hub-" + dataset_id.replace("/", "--"))
         dest.mkdir(parents=True, exist_ok=True)
         paths = []
         for i, row in enumerate(ds):
