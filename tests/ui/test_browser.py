@@ -138,3 +138,22 @@ def test_hostile_context_is_inert(site, page):
     assert "${7*7} {{7*7}}" in text and "49" not in text
     assert page.locator(f"{PAIR} .ps-context b").first.inner_text() == "bold"
     assert page.evaluate("() => window.__pwned") is None
+
+
+def test_identity_and_pair_survive_a_refresh(site, page):
+    ctx, url = site
+    open_project(page, url, DEMO_PROJECT)
+    anonymous_pair = pair_id(page)
+    page.reload()
+    page.wait_for_selector(f"{PAIR}[data-pair-id='{anonymous_pair}']")  # same labeler, same pair
+    page.fill("#ps-name textarea, #ps-name input", "Dana")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector('{PAIR}').dataset.pairId !== '{anonymous_pair}'"
+    )
+    dana_pair = pair_id(page)
+    page.reload()
+    page.wait_for_selector(f"{PAIR}[data-pair-id='{dana_pair}']")
+    assert page.input_value("#ps-name textarea, #ps-name input") == "Dana"
+    answer(page, "2")
+    assert ctx.studio.project(DEMO_PROJECT).votes()[-1].labeler == "Dana"
