@@ -83,15 +83,18 @@ def parse_reasons(text: str | dict) -> dict[str, str]:
 def exclusion_reasons(ctx: StudioContext, session) -> dict[str, str]:
     """The project's reasons, else those of ``EXCLUSION_REASONS_FILE``, else none."""
     reasons = session.settings.get("exclusion_reasons") or {}
-    if reasons:
-        return dict(reasons)
+    return dict(reasons) if reasons else file_reasons(ctx)
+
+
+def file_reasons(ctx: StudioContext) -> dict[str, str]:
+    """Reasons from ``EXCLUSION_REASONS_FILE`` (key -> label); none if unset or unreadable."""
     path = ctx.exclusion_reasons_file
-    if path and Path(path).is_file():
-        try:
-            return parse_reasons(json.loads(Path(path).read_text(encoding="utf-8-sig")))
-        except (json.JSONDecodeError, StudioError, OSError):
-            return {}
-    return {}
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        return parse_reasons(json.loads(Path(path).read_text(encoding="utf-8-sig")))
+    except (json.JSONDecodeError, StudioError, OSError):
+        return {}
 
 
 def create_project(

@@ -16,6 +16,7 @@ from ui.ranking_actions import (
     EXPORT_FORMATS,
     exclusion_reasons,
     export_project,
+    file_reasons,
     parse_settings,
     require_owner,
 )
@@ -33,7 +34,6 @@ def build_owner_tools(
     pair_id: gr.Textbox,
     admin_token: gr.Textbox,
     view: gr.HTML,
-    progress: gr.Markdown,
 ) -> None:
     with gr.Accordion("Owner tools", open=False, elem_id="ps-owner"):
         note = "Settings, exclusion, exports and deletion need the owner: " + (
@@ -47,7 +47,13 @@ def build_owner_tools(
         admin_token.render()
         status = gr.Markdown(elem_id="ps-owner-status")
         with gr.Row():
-            reason = gr.Dropdown([], label="Exclusion reason", allow_custom_value=True, scale=2)
+            reason = gr.Dropdown(
+                [(v, k) for k, v in file_reasons(ctx).items()],
+                value=None,
+                label="Exclusion reason",
+                allow_custom_value=True,
+                scale=2,
+            )
             ex_left = gr.Button("Exclude A (left)", scale=1)
             ex_right = gr.Button("Exclude B (right)", scale=1)
         with gr.Accordion("Settings", open=False):

@@ -191,7 +191,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     lb = build_leaderboard(ctx, desk, project)
     build_progress(ctx, desk, project)
     build_new_project(ctx, desk, project, admin_token)
-    build_owner_tools(ctx, desk, project, labeler, pair_id, admin_token, view, progress)
+    build_owner_tools(ctx, desk, project, labeler, pair_id, admin_token, view)
 
     def show(view_: PairView | None, session=None) -> tuple:
         return (
