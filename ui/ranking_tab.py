@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import gradio as gr
 
@@ -38,82 +39,9 @@ BUTTONS = (  # (elem_id, label, action)
     ("ps-undo", "Undo  (Z / ⌫)", "undo"),
 )
 
-HEAD = """
-<script>
-(() => {
-  if (window.__psKeys) return;
-  window.__psKeys = true;
-  const MAP = {"1": "ps-vote-left", "ArrowLeft": "ps-vote-left", "2": "ps-vote-right",
-    "ArrowRight": "ps-vote-right", "3": "ps-vote-tie", "ArrowUp": "ps-vote-tie",
-    "s": "ps-skip", "S": "ps-skip", "ArrowDown": "ps-skip", "z": "ps-undo", "Z": "ps-undo",
-    "Backspace": "ps-undo"};
-  const ANSWERS = new Set(["ps-vote-left", "ps-vote-right", "ps-vote-tie", "ps-skip"]);
-  const MIN_LOOK_MS = 150;   // a key within this time of a new pair is the tail of a double press
-  const RETRY_MS = 2500;     // an unanswered press may be retried after this long
-  let seen = null, seenAt = 0, answered = null, answeredAt = 0, audio = null;
-  const pairEl = () => document.querySelector("#ps-pair .ps-pair");
-  const track = () => {
-    const el = pairEl(), id = el ? el.dataset.pairId : null;
-    if (id !== seen) { seen = id; seenAt = performance.now(); }
-  };
-  new MutationObserver(track).observe(document.documentElement, {childList: true, subtree: true});
-  const button = (id) => {
-    const el = document.getElementById(id);
-    return el && el.tagName !== "BUTTON" ? el.querySelector("button") || el : el;
-  };
-  const blip = () => {
-    const el = pairEl();
-    if (!el || el.dataset.sound !== "1") return;
-    try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      const osc = audio.createOscillator(), gain = audio.createGain();
-      osc.frequency.value = 740; gain.gain.value = 0.04;
-      osc.connect(gain).connect(audio.destination);
-      osc.start(); osc.stop(audio.currentTime + 0.035);
-    } catch (e) { /* no audio: fine */ }
-  };
-  document.addEventListener("click", (e) => {
-    if (e.target.closest && e.target.closest("#ps-vote-left, #ps-vote-right, #ps-vote-tie")) blip();
-  }, true);
-  document.addEventListener("keydown", (e) => {
-    if (e.repeat || e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-    const id = MAP[e.key];
-    const el = pairEl();
-    if (!id || !el || el.offsetParent === null) return;  // not on the Ranking tab
-    const btn = button(id);
-    if (!btn) return;
-    e.preventDefault();
-    if (ANSWERS.has(id)) {
-      track();
-      const now = performance.now(), pid = el.dataset.pairId;
-      if (!pid) return;
-      if (answered === pid && now - answeredAt < RETRY_MS) return;  // this pair is answered
-      if (now - seenAt < MIN_LOOK_MS) return;
-      answered = pid; answeredAt = now;
-    }
-    btn.click();
-  }, true);
-})();
-</script>
-"""
-
-CSS = """
-#ps-pair .ps-instruction { font-size: 1.3em; font-weight: 600; text-align: center; margin: .2em 0; }
-#ps-pair .ps-message { min-height: 1.4em; text-align: center; opacity: .75; }
-#ps-pair .ps-sides { display: flex; gap: 12px; }
-#ps-pair .ps-side { flex: 1; margin: 0; text-align: center; min-width: 0; }
-#ps-pair .ps-key { font-weight: 600; opacity: .75; margin-bottom: 4px; }
-#ps-pair .ps-img { width: 100%; height: min(56vh, 600px); object-fit: contain;
-  background: #1113; border-radius: 8px; }
-#ps-pair .ps-error { height: min(56vh, 600px); display: flex; flex-direction: column;
-  justify-content: center; border: 2px dashed #c33; color: #c33; border-radius: 8px; padding: 1em; }
-#ps-pair .ps-prefetch { display: none; }
-#ps-pair .ps-context > div { white-space: pre-line; text-align: left; max-height: 12em; overflow: auto; }
-#ps-pair figcaption { font-size: .85em; opacity: .7; }
-.ps-thumb { height: 56px; width: auto; border-radius: 4px; }
-"""
+ASSETS = Path(__file__).parent / "assets"
+HEAD = f"<script>\n{(ASSETS / 'ranking_keys.js').read_text()}</script>"
+CSS = (ASSETS / "ranking.css").read_text()
 
 
 # Server tuning for many labelers (process-wide, applied when the tab is built, before
