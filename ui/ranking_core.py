@@ -28,6 +28,7 @@ from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
 from ranker.service import Matchup
 from ui.context import StudioContext
 from ui.images import DisplayCache, DisplayError
+from ui.ranking_slots import OpenPair, OpenPairs
 from ui.ranking_view import PairView, ShownImage
 
 SLOTS = ("", "#next", "#next2")  # suffixes of a labeler's open-pair slots
@@ -52,6 +53,7 @@ class RankingDesk:
         self._warmed: set[str] = set()
         self._refills = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pair-refill")
         self._pending: set[tuple[str, str]] = set()
+        self._open = OpenPairs()  # mirror of the engine's open pairs (no query per vote)
 
     # --- projects ---------------------------------------------------------------------
     def session(self, project: str):
@@ -63,6 +65,11 @@ class RankingDesk:
             self._warmed.add(project)
             self.cache.warm((img.uid, img.path) for img in session.images)
         return session
+
+    def forget(self, project: str) -> None:
+        """Drop what the desk remembers of a deleted project."""
+        self._open.drop_project(project)
+        self._warmed.discard(project)
 
     def project_names(self) -> list[str]:
         return [p.name for p in self.ctx.studio.list_projects()]
@@ -87,6 +94,7 @@ class RankingDesk:
                 message = "That pair was already answered; it counts once."
             except UnknownPairError:
                 message = "That pair is no longer open; here is your current pair."
+            self._open.drop_pair(project, pair_id)
             return self._view(session, labeler, message)
 
     def skip(self, project: str, labeler: str, pair_id: str) -> PairView:
@@ -97,6 +105,7 @@ class RankingDesk:
                 message = "Skipped."
             except (DuplicateVoteError, UnknownPairError):
                 message = "That pair was already answered or skipped."
+            self._open.drop_pair(project, pair_id)
             return self._view(session, labeler, message)
 
     def undo(self, project: str, labeler: str) -> PairView:
@@ -125,17 +134,29 @@ class RankingDesk:
 
     def _open_pairs(self, session, labeler: str) -> tuple[list, list[str]]:
         """Open matchups oldest first, and the slot names that have none."""
-        issued = session.store.assignments(session.row.id)
-        found, missing = [], []
-        for suffix in SLOTS:
-            slot = labeler + suffix
-            a = issued.get(slot)
-            if a is not None and self._open(session, a):
-                found.append((a.issued_at, self._matchup(session, a)))
-            else:
-                missing.append(slot)
-        found.sort(key=lambda t: t[0])
-        return [m for _, m in found], missing
+
+        def load() -> list[OpenPair]:
+            issued = session.store.assignments(session.row.id)
+            return [
+                OpenPair(a.issued_at, slot, a.pair_id, a.left_uid, a.right_uid)
+                for slot in (labeler + suffix for suffix in SLOTS)
+                if (a := issued.get(slot)) is not None
+            ]
+
+        found, held = [], set()
+        for p in self._open.get(session.name, labeler, load):
+            if self._usable(session, p):
+                found.append(self._matchup(session, p))
+                held.add(p.slot)
+        return found, [labeler + s for s in SLOTS if labeler + s not in held]
+
+    def _next(self, session, labeler: str, slot: str) -> Matchup | None:
+        """Ask the engine for a pair in ``slot`` and mirror it."""
+        m = session.next_pair(slot)
+        if m is not None:
+            pair = OpenPair(time.time(), slot, m.pair_id, m.left.uid, m.right.uid)
+            self._open.put(session.name, labeler, pair)
+        return m
 
     def _pairs(self, session, labeler: str) -> list:
         """The labeler's open matchups, oldest (current) first; at least SHOWN_NOW if any.
@@ -144,7 +165,7 @@ class RankingDesk:
         """
         pairs, missing = self._open_pairs(session, labeler)
         while len(pairs) < SHOWN_NOW and missing:
-            m = session.next_pair(missing.pop(0))
+            m = self._next(session, labeler, missing.pop(0))
             if m is None:
                 return pairs  # nothing more to hand out now
             pairs.append(m)
@@ -170,7 +191,7 @@ class RankingDesk:
                 _, missing = self._open_pairs(session, labeler)
                 made = []
                 for slot in missing:
-                    m = session.next_pair(slot)
+                    m = self._next(session, labeler, slot)
                     if m is None:
                         break
                     made.append(m)
@@ -188,19 +209,19 @@ class RankingDesk:
         self._refills.submit(lambda: None).result(timeout)
 
     @staticmethod
-    def _open(session, a) -> bool:
-        """An assignment still answerable: both images known and not excluded."""
+    def _usable(session, p: OpenPair) -> bool:
+        """A pair still answerable: both images known and not excluded."""
         try:
-            return not (session.image(a.left_uid).excluded or session.image(a.right_uid).excluded)
+            return not (session.image(p.left_uid).excluded or session.image(p.right_uid).excluded)
         except StudioError:
             return False
 
     @staticmethod
-    def _matchup(session, a) -> Matchup:
+    def _matchup(session, p: OpenPair) -> Matchup:
         return Matchup(
-            a.pair_id,
-            session.image(a.left_uid),
-            session.image(a.right_uid),
+            p.pair_id,
+            session.image(p.left_uid),
+            session.image(p.right_uid),
             session.row.instruction,
             session.name,
         )

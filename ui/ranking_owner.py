@@ -162,6 +162,7 @@ def build_owner_tools(
             if (confirm_ or "").strip() != project_:
                 raise StudioError("type the project's exact name to confirm deletion")
             ctx.studio.delete_project(project_)
+            desk.forget(project_)
         except StudioError as exc:
             return str(exc), gr.update(), gr.update()
         names = desk.project_names()

@@ -78,3 +78,24 @@ def test_corrupt_original_gives_a_message_not_a_crash(tmp_path):
     view = RankingDesk(ctx).view("p", "ann")
     bad = [s for s in (view.left, view.right) if s.url is None]
     assert len(bad) == 1 and "img000.png: corrupt or unreadable" in bad[0].error
+
+
+def test_a_pair_answered_elsewhere_is_not_shown_again(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=8)
+    desk = RankingDesk(ctx)
+    anns = desk.view("p", "ann")
+    desk.vote("p", "script", anns.pair_id, "left")  # an API client answers ann's pair
+    again = desk.view("p", "ann")
+    assert again.pair_id != anns.pair_id
+    refused = desk.vote("p", "ann", anns.pair_id, "right")  # her late key press
+    assert "counts once" in refused.message
+    assert ctx.studio.project("p").progress().votes == 1
+    desk.flush()
+    ctx.studio.delete_project("p")
+    desk.forget("p")
+    make_project(ctx, "p", tmp_path / "imgs2", n=4)
+    fresh = desk.view("p", "ann")
+    assert fresh.pair_id and {fresh.left.name, fresh.right.name} <= {
+        f"img{i:03d}.png" for i in range(4)
+    }

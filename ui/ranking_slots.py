@@ -1,0 +1,77 @@
+"""An in-memory mirror of the labelers' open pairs, so a vote needs no extra query.
+
+The engine keeps each open pair (an assignment) in SQLite; this process is the only
+one that hands them out (through :class:`ui.ranking_core.RankingDesk`), so after the
+first read per labeler the mirror is exact: the desk records every pair it gets from
+the engine and forgets every pair that is answered, skipped or refused. After a
+restart the mirror is empty and is read back from the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OpenPair:
+    issued_at: float
+    slot: str
+    pair_id: str
+    left_uid: str
+    right_uid: str
+
+
+class OpenPairs:
+    """(project, labeler) -> {slot: OpenPair}; thread-safe."""
+
+    def __init__(self) -> None:
+        self._by_labeler: dict[tuple[str, str], dict[str, OpenPair]] = {}
+        self._by_pair: dict[tuple[str, str], tuple[str, str]] = {}  # (project, pair) -> key
+        self._lock = threading.Lock()
+
+    def get(self, project: str, labeler: str, load: Callable[[], list[OpenPair]]) -> list[OpenPair]:
+        """The labeler's open pairs, oldest first; ``load`` reads them on first use."""
+        key = (project, labeler)
+        with self._lock:
+            slots = self._by_labeler.get(key)
+        if slots is None:
+            loaded = load()
+            with self._lock:
+                slots = self._by_labeler.setdefault(key, {})
+                for p in loaded:
+                    self._put(key, p)
+        with self._lock:
+            return sorted(slots.values(), key=lambda p: p.issued_at)
+
+    def put(self, project: str, labeler: str, pair: OpenPair) -> None:
+        with self._lock:
+            self._by_labeler.setdefault((project, labeler), {})
+            self._put((project, labeler), pair)
+
+    def _put(self, key: tuple[str, str], pair: OpenPair) -> None:
+        slots = self._by_labeler[key]
+        old = slots.get(pair.slot)
+        if old is not None:
+            self._by_pair.pop((key[0], old.pair_id), None)
+        slots[pair.slot] = pair
+        self._by_pair[(key[0], pair.pair_id)] = key
+
+    def drop_pair(self, project: str, pair_id: str) -> None:
+        """Forget a pair that is answered, skipped or no longer open (whoever held it)."""
+        with self._lock:
+            key = self._by_pair.pop((project, pair_id), None)
+            if key is None:
+                return
+            slots = self._by_labeler.get(key, {})
+            for slot, p in list(slots.items()):
+                if p.pair_id == pair_id:
+                    del slots[slot]
+
+    def drop_project(self, project: str) -> None:
+        with self._lock:
+            for key in [k for k in self._by_labeler if k[0] == project]:
+                del self._by_labeler[key]
+            for key in [k for k in self._by_pair if k[0] == project]:
+                del self._by_pair[key]
