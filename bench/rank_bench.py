@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import multiprocessing as mp
@@ -98,6 +99,19 @@ class Run:
     params: dict = field(default_factory=dict)
 
 
+def parse_strategy(spec: str) -> tuple[str, dict]:
+    """``name`` or ``name:key=value,key=value`` (values parsed as Python literals)."""
+    name, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        try:
+            params[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            params[k] = v
+    return name, params
+
+
 def simulate(run: Run) -> dict:
     """Kendall tau / Spearman rho of each ranking after every ``step`` votes per image."""
     rng = np.random.default_rng(run.seed)
@@ -108,7 +122,8 @@ def simulate(run: Run) -> dict:
         rho = math.sin(math.pi * 0.25)  # 75% agreement on random pairs
         model_scores = rho * q + math.sqrt(1 - rho * rho) * rng.normal(size=run.n)
         pool.seed(*prior_from_scores(model_scores, 0.75, prior_sigma=PRESET["prior_sigma"]))
-    selector = make_selector(run.strategy, **run.params)
+    name, params = parse_strategy(run.strategy)
+    selector = make_selector(name, **params, **run.params)
     beta, tau = PRESET["beta"], PRESET["tau"]
     eps = draw_margin(PRESET["draw_probability"], beta)
     checkpoints = np.arange(run.step, run.max_budget + 1e-9, run.step)
@@ -178,17 +193,22 @@ def _pool_map(fn, items: list, jobs: int) -> list:
         return workers.map(fn, items, chunksize=1)
 
 
-def quality(sizes, seeds, strategies, model, max_budget, jobs, seeded_runs=True) -> dict:
+def quality(
+    sizes, seeds, strategies, model, max_budget, jobs, seeded_runs=True, noises=None
+) -> dict:
+    noises = list(noises or NOISE_LEVELS)
     runs = [
         Run(s, n, noise, seed, model, max_budget)
         for n in sizes
-        for noise in NOISE_LEVELS
+        for noise in noises
         for s in strategies
         for seed in range(seeds[n])
     ]
     if seeded_runs and "active" in strategies:
         n0 = sizes[0]
         for noise in ("noiseless", "80%"):
+            if noise not in noises:
+                continue
             for seed in range(seeds[n0]):
                 runs.append(Run("active", n0, noise, seed, model, max_budget, seeded=True))
     results = _pool_map(simulate, runs, jobs)
@@ -301,6 +321,8 @@ def report(summary: dict, sizes: list[int], strategies: list[str], timings: list
             print(
                 f"\nN = {n}, labelers {noise}: Kendall tau (own ranking; mu in brackets) by votes per image"
             )
+            if not any(k.endswith(f"|{n}|{noise}") for k in summary):
+                continue
             budgets = next(iter(summary.values()))["budgets"]
             cols = [budgets.index(b) for b in REPORT_BUDGETS if b in budgets]
             print(f"{'strategy':>16} " + " ".join(f"{budgets[c]:>11g}" for c in cols))
@@ -404,13 +426,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--timing-picks", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", help="write all results to this JSON file")
+    parser.add_argument(
+        "--noises", nargs="+", choices=tuple(NOISE_LEVELS), help="labeler levels to run (all)"
+    )
+    parser.add_argument(
+        "--no-prior", action="store_true", help="skip active's pre-ranked (seeded) runs"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.seeds, args.max_budget = [30], 2, 1.0
         args.timing_sizes, args.timing_picks = [1000], 20
     seeds = {n: args.seeds if n <= 200 else max(2, args.seeds // 5) for n in args.sizes}
     t0 = time.perf_counter()
-    summary = quality(args.sizes, seeds, args.strategies, args.model, args.max_budget, args.jobs)
+    summary = quality(
+        args.sizes,
+        seeds,
+        args.strategies,
+        args.model,
+        args.max_budget,
+        args.jobs,
+        seeded_runs=not args.no_prior,
+        noises=args.noises,
+    )
     # active's two regimes: sorting (consistent labelers, from scratch) and refit EIG
     # (its mode once labelers proved noisy: the same code as refit_eig)
     timing_strategies = [

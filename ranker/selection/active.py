@@ -5,8 +5,11 @@ best served by sorting (quicksort buckets plus transitivity); noisy ones by choo
 the pair with the largest expected information gain on a Bradley-Terry refit of all
 votes, which re-examines close pairs instead of trusting one noisy split. ``active``
 starts with a warm-up (every image once), sorts, and watches for votes that
-contradict the order it has established; once contradictions exceed
-``consistency_tolerance`` of the checkable votes it switches to refit EIG for good.
+contradict the order it has established (a spot check of a known order every
+``check_every`` votes, ``min_checks`` of them); once contradictions reach
+``min_contradictions`` and exceed ``consistency_tolerance`` of the checkable votes it
+switches to refit EIG for good. Consistent labelers never contradict, so one
+contradiction is enough: 80% labelers are caught within about 0.7 votes per image.
 All of it is replayed from the vote log, so undo and restart behave identically.
 """
 
@@ -98,8 +101,8 @@ class ActiveSelector:
         *,
         mode: str = "auto",
         consistency_tolerance: float = 0.01,
-        check_every: int = 5,
-        min_checks: int = 20,
+        check_every: int = 2,
+        min_checks: int = 40,
         max_candidates: int = 15,
         warmup: bool = True,
         objective: str = "eig",
@@ -109,11 +112,15 @@ class ActiveSelector:
         random_anchors: int = 8,
         neighbours: int = 8,
         random_partners: int = 8,
+        min_contradictions: float = 1.0,
+        online_until: float = 1.5,
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
         self.mode = mode
         self.tolerance = consistency_tolerance
+        self.min_contradictions = min_contradictions
+        self.online_until = online_until
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
         self.warmup, self.prior_scale = warmup, prior_scale
@@ -147,7 +154,7 @@ class ActiveSelector:
             if self._noisy_at is not None:
                 break
             self._sort.add(pool.first[k], pool.second[k], pool.result[k])
-            if self.mode == "auto" and self._sort.noisy(self.tolerance):
+            if self.mode == "auto" and self._sort.noisy(self.tolerance, self.min_contradictions):
                 self._noisy_at = k + 1
         self._sync.seen = pool.n_votes
 
@@ -176,10 +183,18 @@ class ActiveSelector:
         self._update(pool)
 
     def ranking(self, pool: Pool) -> np.ndarray:
-        """Scores to rank by (higher is better): the sort order while sorting, else a refit."""
+        """Scores to rank by (higher is better): the sort order while sorting, else a refit.
+
+        On a sparse vote graph (under ``online_until`` votes per active image) the
+        pool's online TrueSkill means rank noisy votes better than the Bradley-Terry
+        refit does (measured at 80% and 90% labelers: about 0.02-0.045 Kendall tau at
+        0.75-1.25 votes per image); from there on the refit is better.
+        """
         self._update(pool)
         if self.sorting and self._sort.contradictions == 0:
             return self._sort.order_scores()
+        if pool.n_votes < self.online_until * max(1, int(pool.active.sum())):
+            return pool.mu.copy()
         return refit(pool, self.prior_scale)[0]
 
     # ---- picks ----------------------------------------------------------------------

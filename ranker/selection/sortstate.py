@@ -316,9 +316,9 @@ class QuickSortState:
     def finished(self) -> bool:
         return not self.cands and not self.pivot
 
-    def noisy(self, tolerance: float) -> bool:
+    def noisy(self, tolerance: float, at_least: float = 2.0) -> bool:
         """True once contradictions exceed what consistent labelers would ever produce."""
-        return self.contradictions >= 2.0 and self.contradictions > tolerance * self.checked
+        return self.contradictions >= at_least and self.contradictions > tolerance * self.checked
 
     def order_scores(self) -> np.ndarray:
         """Higher is better: segment position, then side of the pivot, then replayed mu."""

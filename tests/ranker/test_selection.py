@@ -166,6 +166,21 @@ def test_active_notices_noisy_labelers_and_switches_to_refit() -> None:
     assert kendalltau(sel.ranking(pool), q)[0] > 0.4
 
 
+def test_active_ranks_noisy_votes_online_then_by_refit() -> None:
+    from ranker.selection import refit
+
+    n = 60
+    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03, mode="refit")
+    assert np.array_equal(sel.ranking(pool), pool.mu)  # sparse graph: online ratings
+    _, pool, sel, _ = drive("active", n=n, votes=2 * n, noise=1.03, mode="refit")
+    assert np.allclose(sel.ranking(pool), refit(pool)[0])
+
+
+def test_active_detects_noise_within_about_one_vote_per_image() -> None:
+    _, _, sel, _ = drive("active", n=100, votes=100, noise=1.03)  # an 80% labeler
+    assert not sel.sorting
+
+
 def test_active_scales_without_pair_lists() -> None:
     pool = Pool.empty(20_000, **PRESET)
     rng = np.random.default_rng(0)
