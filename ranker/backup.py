@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ranker.dataset_import import create_project_from_log
 from ranker.dataset_readers import FORMAT_SUFFIX, ImportedImage
-from ranker.store import Store, VoteRow
+from ranker.store import Store, VoteRow, vote_from_record
 
 log = logging.getLogger(__name__)
 
@@ -342,19 +342,7 @@ def restore_from_folders(studio, folders: list[Path]) -> RestoreReport:
                     prior_sigma=p.priors.get(rec["uid"], (None, None))[1],
                 )
             )
-        votes = [
-            (
-                None,
-                v["left"],
-                v["right"],
-                v["outcome"],
-                v["labeler"],
-                v["created_at"],
-                v.get("response_ms"),
-                v.get("source") or "backup",
-            )
-            for v in p.votes
-        ]
+        votes = [vote_from_record(v, "backup") for v in p.votes]
         after = {
             uid: e["after"]
             for uid, e in p.exclusions.items()

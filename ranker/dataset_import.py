@@ -164,20 +164,7 @@ def create_project_from_log(
     row = store.create_project(name, instruction, settings)
     store.add_images(
         row.id,
-        [
-            ImageRow(
-                uid=img.uid,
-                position=i,
-                path=img.path,
-                name=img.name,
-                width=img.width,
-                height=img.height,
-                format=img.format,
-                bytes=img.bytes,
-                context=img.context,
-            )
-            for i, img in enumerate(images)
-        ],
+        [ImageRow.from_info(img, i) for i, img in enumerate(images)],
     )
     priors = {
         img.uid: (img.prior_mu, img.prior_sigma)

@@ -28,7 +28,7 @@ from ranker.contracts import (
 )
 from ranker.errors import ImportFormatError, StudioError
 from ranker.service import ProjectSession, Studio
-from ranker.store import NewVote
+from ranker.store import NewVote, vote_from_record
 
 IR_REMOVED_REASON = "removed in Image Ranker"
 FORMAT_VERSION = 1
@@ -225,19 +225,5 @@ def import_json(studio: Studio, text: str, name: str | None = None) -> ProjectSe
     for img in doc["images"]:
         if img.get("excluded"):
             project.set_excluded(img["uid"], True, img.get("exclusion_reason"))
-    project.record_votes(
-        [
-            (
-                None,
-                v["left"],
-                v["right"],
-                v["outcome"],
-                v["labeler"],
-                v["created_at"],
-                v.get("response_ms"),
-                "import",
-            )
-            for v in doc["votes"]
-        ]
-    )
+    project.record_votes([vote_from_record(v, "import") for v in doc["votes"]])
     return project

@@ -180,19 +180,7 @@ class ProjectSession:
             rows, position = [], len(self.images)
             for info in report.accepted:
                 existing = self.index.get(info.uid)
-                rows.append(
-                    ImageRow(
-                        uid=info.uid,
-                        position=position if existing is None else existing,
-                        path=info.path,
-                        name=info.name,
-                        width=info.width,
-                        height=info.height,
-                        format=info.format,
-                        bytes=info.bytes,
-                        context=info.context,
-                    )
-                )
+                rows.append(ImageRow.from_info(info, position if existing is None else existing))
                 position += existing is None
             self.store.add_images(self.row.id, rows)
             new = position - len(self.images)

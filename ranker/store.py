@@ -111,6 +111,21 @@ class ImageRow:
     prior_mu: float | None = None
     prior_sigma: float | None = None
 
+    @classmethod
+    def from_info(cls, info, position: int) -> ImageRow:
+        """A new row from an intake record (``ImageInfo`` or any object with its fields)."""
+        return cls(
+            uid=info.uid,
+            position=position,
+            path=info.path,
+            name=info.name,
+            width=info.width,
+            height=info.height,
+            format=info.format,
+            bytes=info.bytes,
+            context=info.context,
+        )
+
 
 @dataclass(frozen=True)
 class VoteRow:
@@ -143,6 +158,21 @@ class Assignment:
 
 NewVote = tuple[str | None, str, str, str, str, float, float | None, str]
 """(pair_id, left_uid, right_uid, outcome, labeler, created_at, response_ms, source)"""
+
+
+def vote_from_record(record: dict, source: str) -> NewVote:
+    """A vote as our JSON export and the backup log write it (keys left, right, outcome,
+    labeler, created_at, optional response_ms and source), ready for ``add_votes``."""
+    return (
+        None,
+        record["left"],
+        record["right"],
+        record["outcome"],
+        record["labeler"],
+        record["created_at"],
+        record.get("response_ms"),
+        record.get("source") or source,
+    )
 
 
 class Store:
