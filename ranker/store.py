@@ -2,8 +2,12 @@
 
 The votes table is append-only; undo sets a flag and a time, nothing is deleted.
 Every write commits before the call returns, so an acknowledged vote survives a
-crash. One :class:`Store` is safe to share between threads (one connection behind a
-lock); other processes may open the same file (WAL lets readers and a writer mix).
+crash, power loss included. The one exception is the open pairs (``assignments``):
+losing one only means the labeler is shown a new pair, so those writes commit with
+``synchronous=NORMAL`` and skip the fsync (WAL keeps the file consistent, and the
+next durable commit syncs them along). One :class:`Store` is safe to share between
+threads (one connection behind a lock); other processes may open the same file (WAL
+lets readers and a writer mix).
 """
 
 from __future__ import annotations
@@ -196,16 +200,33 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable write: all of it commits or none of it does."""
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One atomic write: all of it commits or none of it does.
+
+        ``durable=False`` commits without waiting for an fsync, for data whose loss
+        in a power cut is harmless (open pairs). SQLite only lets the level change
+        outside a transaction, and the connection is shared, so the switch happens
+        under the lock and FULL is back before any other write can start.
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # also after a failed COMMIT
+                        self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+    def synchronous(self) -> int:
+        """The connection's current ``PRAGMA synchronous`` level (2 = FULL)."""
+        return int(self._query("PRAGMA synchronous")[0][0])
 
     def _query(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -418,7 +439,8 @@ class Store:
 
     # --- assignments (the pair each labeler is looking at) ----------------------------
     def assign(self, project_id: int, labeler: str, a: Assignment) -> None:
-        with self.transaction() as db:
+        """Record the pair a labeler is shown; not fsynced (a lost one is just re-drawn)."""
+        with self.transaction(durable=False) as db:
             db.execute(
                 "INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,?)",
                 (project_id, labeler, a.pair_id, a.left_uid, a.right_uid, a.issued_at),
