@@ -35,6 +35,11 @@ from ranker.ratings import RatingConfig, Ratings
 from ranker.store import Assignment, ImageRow, NewVote, ProjectRow, Store, VoteRow
 
 RESERVE_SECONDS = 120.0  # a pair handed to one labeler is kept from others this long
+OPEN_PAIR_MAX_AGE = 24 * 3600.0
+"""Seconds an unanswered pair stays open. Anonymous visitors leave theirs behind; older
+ones are deleted (on load, then at most every ``OPEN_PAIR_SWEEP_EVERY`` seconds from
+``next_pair``) and a labeler who comes back later gets a fresh pair."""
+OPEN_PAIR_SWEEP_EVERY = 3600.0
 DEFAULT_SETTINGS = {
     "strategy": "active",
     "rating_preset": "image_ranker",
@@ -72,11 +77,14 @@ class ProjectSession:
     def __init__(self, store: Store, row: ProjectRow) -> None:
         self.store = store
         self.row = row
+        self.clock = time.time  # when pairs are issued and expire; tests may replace it
         self._lock = threading.RLock()
         self._rng = np.random.default_rng(row.id)
         self._reserved: dict[tuple[int, int], tuple[str, float]] = {}
         self._previous: dict[str, tuple[int, int]] = {}
+        self._next_sweep = 0.0
         self._reload()
+        self._expire_open_pairs(self.clock())
 
     # --- state ------------------------------------------------------------------------
     @property
@@ -212,9 +220,10 @@ class ProjectSession:
         """The pair this labeler should answer: the one already shown, else a new one."""
         labeler = _labeler(labeler)
         with self._lock:
-            now = time.time()
+            now = self.clock()
+            self._expire_open_pairs(now)
             current = self.store.assignments(self.row.id).get(labeler)
-            if current and self._still_valid(current):
+            if current and self._still_valid(current, now):
                 return self._matchup(current)
             self._reserved = {k: v for k, v in self._reserved.items() if v[1] > now}
             avoid = {k for k, (who, _) in self._reserved.items() if who != labeler}
@@ -229,10 +238,21 @@ class ProjectSession:
             self._reserved[_key(i, j)] = (labeler, now + RESERVE_SECONDS)
             return self._matchup(assignment)
 
-    def _still_valid(self, a: Assignment) -> bool:
+    def _still_valid(self, a: Assignment, now: float) -> bool:
+        """Both images still in play, and not so old that a sweep may delete it."""
+        if a.issued_at <= now - OPEN_PAIR_MAX_AGE:
+            return False
         i, j = self.index.get(a.left_uid), self.index.get(a.right_uid)
         pool = self.ratings.pool
         return i is not None and j is not None and pool.active[i] and pool.active[j]
+
+    def _expire_open_pairs(self, now: float) -> None:
+        """The one place open pairs are cleaned up: on load, then at most once per sweep
+        interval. A vote on a deleted pair gets UnknownPairError ("ask for the next pair")."""
+        if now < self._next_sweep:
+            return
+        self.store.delete_open_pairs(self.row.id, now - OPEN_PAIR_MAX_AGE)
+        self._next_sweep = now + OPEN_PAIR_SWEEP_EVERY
 
     def _matchup(self, a: Assignment) -> Matchup:
         return Matchup(

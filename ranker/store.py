@@ -446,6 +446,19 @@ class Store:
                 (project_id, labeler, a.pair_id, a.left_uid, a.right_uid, a.issued_at),
             )
 
+    def delete_open_pairs(self, project_id: int, issued_before: float) -> int:
+        """Forget open pairs handed out before ``issued_before``; returns how many.
+
+        Anonymous visitors leave their open pair behind when they go; a vote that
+        names a forgotten pair is refused as unknown. Not fsynced, like ``assign``.
+        """
+        with self.transaction(durable=False) as db:
+            cur = db.execute(
+                "DELETE FROM assignments WHERE project_id = ? AND issued_at < ?",
+                (project_id, issued_before),
+            )
+            return cur.rowcount
+
     def assignments(self, project_id: int) -> dict[str, Assignment]:
         rows = self._query("SELECT * FROM assignments WHERE project_id = ?", (project_id,))
         return {

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
-from ranker.service import Matchup
+from ranker.service import OPEN_PAIR_MAX_AGE, Matchup
 from ui.context import StudioContext
 from ui.images import DisplayCache, DisplayError
 from ui.ranking_slots import OpenPair, OpenPairs
@@ -210,7 +210,10 @@ class RankingDesk:
 
     @staticmethod
     def _usable(session, p: OpenPair) -> bool:
-        """A pair still answerable: both images known and not excluded."""
+        """A pair still answerable: both images known and not excluded, and not so old
+        that the engine may have deleted it (the engine then draws a fresh one)."""
+        if time.time() - p.issued_at >= OPEN_PAIR_MAX_AGE:
+            return False
         try:
             return not (session.image(p.left_uid).excluded or session.image(p.right_uid).excluded)
         except StudioError:

@@ -1,11 +1,13 @@
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownImageError, UnknownPairError
 from ranker.ratings import Ratings
-from ranker.service import Studio
+from ranker.service import OPEN_PAIR_MAX_AGE, OPEN_PAIR_SWEEP_EVERY, Studio
+from ranker.store import Assignment
 
 from .helpers import make_images
 
@@ -194,3 +196,49 @@ def test_pre_rank_seeds_ratings_and_survives_restart(project, tmp_path):
         project.pre_rank(scores, agreement=1.0)
     project.clear_pre_rank()
     assert np.array_equal(project.ratings.pool.mu, _replayed(project).pool.mu)
+
+
+def test_stale_open_pairs_are_deleted_when_the_project_loads(project, tmp_path):
+    ghost, alice = project.next_pair("ghost"), project.next_pair("alice")
+    old = time.time() - OPEN_PAIR_MAX_AGE - 60  # a visitor who left yesterday
+    project.store.assign(
+        project.row.id, "ghost", Assignment(ghost.pair_id, ghost.left.uid, ghost.right.uid, old)
+    )
+    reopened = Studio(tmp_path / "db" / "studio.db").project("demo")
+    assert set(reopened.store.assignments(reopened.row.id)) == {"alice"}
+    with pytest.raises(UnknownPairError, match="ask for the next pair"):
+        reopened.vote(ghost.pair_id, "left", "ghost")
+    reopened.vote(reopened.next_pair("ghost").pair_id, "left", "ghost")
+    reopened.vote(alice.pair_id, "right", "alice")
+    assert reopened.progress().votes == 2
+
+
+def test_open_pairs_are_swept_at_most_once_per_interval(project):
+    start = time.time()
+    now = [start + 10]
+    project.clock = lambda: now[0]
+    ghost = project.next_pair("ghost")  # issued at start + 10
+    now[0] = start + 20
+    bob = project.next_pair("bob")
+    now[0] = start + 15 + OPEN_PAIR_MAX_AGE  # ghost's pair is too old, bob's is not yet
+    project.next_pair("carol")  # first call after the load's sweep interval: sweeps
+    assert set(project.store.assignments(project.row.id)) == {"bob", "carol"}
+    now[0] += OPEN_PAIR_SWEEP_EVERY / 2  # bob's pair is too old now, but no sweep is due
+    project.next_pair("carol")
+    assert "bob" in project.store.assignments(project.row.id)
+    now[0] += OPEN_PAIR_SWEEP_EVERY / 2
+    project.next_pair("carol")
+    assert set(project.store.assignments(project.row.id)) == {"carol"}
+    for labeler, pair in (("ghost", ghost), ("bob", bob)):
+        with pytest.raises(UnknownPairError, match="ask for the next pair"):
+            project.vote(pair.pair_id, "left", labeler)
+    assert project.progress().votes == 0
+
+
+def test_an_expired_pair_is_not_handed_out_again(project):
+    first = project.next_pair("alice")
+    issued = project.store.assignments(project.row.id)["alice"].issued_at
+    project.clock = lambda: issued + OPEN_PAIR_MAX_AGE - 1
+    assert project.next_pair("alice").pair_id == first.pair_id
+    project.clock = lambda: issued + OPEN_PAIR_MAX_AGE
+    assert project.next_pair("alice").pair_id != first.pair_id

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
+from ranker.service import OPEN_PAIR_MAX_AGE
 from tests.ui.helpers import corrupt, make_context, make_project
+from ui import ranking_core
 from ui.context import StudioContext
 from ui.ranking_core import RankingDesk
 
@@ -99,3 +104,28 @@ def test_a_pair_answered_elsewhere_is_not_shown_again(tmp_path):
     assert fresh.pair_id and {fresh.left.name, fresh.right.name} <= {
         f"img{i:03d}.png" for i in range(4)
     }
+
+
+def test_a_labeler_back_after_the_open_pair_limit_gets_fresh_pairs(tmp_path, monkeypatch):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=8)
+    desk = RankingDesk(ctx)
+    session = ctx.studio.project("p")
+
+    def open_pair_ids() -> set[str]:
+        return {a.pair_id for a in session.store.assignments(session.row.id).values()}
+
+    before = desk.view("p", "ann")
+    desk.flush()
+    old = open_pair_ids()
+    assert len(old) == 3  # current pair and two look-ahead pairs
+    later = time.time() + OPEN_PAIR_MAX_AGE + 1  # the tab was left open overnight
+    session.clock = lambda: later
+    monkeypatch.setattr(ranking_core, "time", SimpleNamespace(time=lambda: later))
+    after = desk.view("p", "ann")
+    desk.flush()
+    assert after.pair_id not in old and not old & open_pair_ids()
+    late = desk.vote("p", "ann", before.pair_id, "left")  # the old page's key press
+    assert "no longer open" in late.message and late.pair_id == after.pair_id
+    assert desk.vote("p", "ann", after.pair_id, "left").message == ""
+    assert ctx.studio.project("p").progress().votes == 1
