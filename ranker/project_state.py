@@ -1,0 +1,200 @@
+"""One project's live state, rebuilt from the vote log: images, ratings, pair selector.
+
+Every change writes the database first and then updates memory, so the state is
+always a replay of what is stored. Besides the replay this holds the owner's edits
+(images, exclusions, pre-ranking, settings) and the read-outs (leaderboard,
+progress); the labeling flow on top of it (pairs, votes, skips, undo) is
+:class:`ranker.session.ProjectSession`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ranker.contracts import TIE
+from ranker.errors import StudioError, UnknownImageError
+from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
+from ranker.ratings import RatingConfig, Ratings
+from ranker.results import Progress, leaderboard_rows, progress_of
+from ranker.store import ImageRow, ProjectRow, Store, VoteRow
+
+DEFAULT_SETTINGS = {
+    "strategy": "active",
+    "rating_preset": "image_ranker",
+    "budget": None,  # total comparisons; None = no budget
+    "random_share": 0.5,  # for the Rapidata-style "budget" strategy
+    "exclusion_reasons": {},
+}
+
+
+class ProjectState:
+    """A project's images, ratings and selector, rebuilt from the vote log when opened."""
+
+    def __init__(self, store: Store, row: ProjectRow) -> None:
+        self.store = store
+        self.row = row
+        self._lock = threading.RLock()
+        self._reload()
+
+    # --- state ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def settings(self) -> dict:
+        return {**DEFAULT_SETTINGS, **self.row.settings}
+
+    def _reload(self) -> None:
+        """Rebuild images, ratings and selector from the database (a full replay)."""
+        self.row = self.store.get_project(self.row.name)
+        self.images: list[ImageRow] = self.store.images(self.row.id)
+        self.index = {img.uid: i for i, img in enumerate(self.images)}
+        self.rating_config = RatingConfig.from_settings(self.settings)
+        votes = self.store.votes(self.row.id)
+        self.ratings = Ratings.replay(
+            len(self.images), self._as_indices(votes), self.rating_config, self._start()
+        )
+        # (vote id, winner, loser, draw) of every applied vote, in order: lets undo rewind.
+        self._applied = [(v.id, *t) for v, t in zip(votes, self._as_indices(votes), strict=True)]
+        for i, img in enumerate(self.images):
+            self.ratings.pool.active[i] = not img.excluded
+        self.selector = self._make_selector()
+
+    def _start(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-image starting ratings: the pre-ranking where one was set, else the prior."""
+        if all(img.prior_mu is None for img in self.images):
+            return None
+        cfg = self.rating_config
+        mu = np.array([cfg.mu if i.prior_mu is None else i.prior_mu for i in self.images])
+        sigma = np.array(
+            [cfg.sigma if i.prior_sigma is None else i.prior_sigma for i in self.images]
+        )
+        return mu, sigma
+
+    def pre_rank(self, scores: dict[str, float], agreement: float = 0.75) -> int:
+        """Seed the ratings from model scores (uid -> score) so votes go where the model is unsure.
+
+        ``agreement`` is how often the model agrees with people on random pairs; it
+        sets how far apart the seeded ratings are and how uncertain they stay. The
+        seeds are saved with the images, so ratings stay a replay of the log from
+        them. Returns how many images were seeded.
+        """
+        from ranker.tsmath import prior_from_scores
+
+        unknown = [uid for uid in scores if uid not in self.index]
+        if unknown:
+            raise UnknownImageError(unknown[0], self.name)
+        if not 0.5 < agreement < 1.0:
+            raise StudioError("agreement must be between 0.5 and 1 (exclusive)")
+        uids = list(scores)
+        cfg = self.rating_config
+        mu, sigma = prior_from_scores(
+            np.array([scores[u] for u in uids], dtype=np.float64),
+            agreement,
+            prior_mu=cfg.mu,
+            prior_sigma=cfg.sigma,
+        )
+        priors = {u: (float(m), float(s)) for u, m, s in zip(uids, mu, sigma, strict=True)}
+        with self._lock:
+            self.store.set_priors(self.row.id, priors)
+            self._reload()
+        return len(uids)
+
+    def clear_pre_rank(self) -> None:
+        """Back to the plain prior for every image (votes are kept)."""
+        with self._lock:
+            self.store.set_priors(self.row.id, {img.uid: None for img in self.images})
+            self._reload()
+
+    def _make_selector(self):
+        from ranker.selection import make_selector
+
+        settings = self.settings
+        if settings["strategy"] == "budget":
+            return make_selector(
+                "budget", budget=settings.get("budget"), random_share=settings["random_share"]
+            )
+        return make_selector(settings["strategy"])
+
+    def _as_indices(self, votes: Iterable[VoteRow]) -> list[tuple[int, int, bool]]:
+        out = []
+        for v in votes:
+            winner, loser = v.winner_loser
+            out.append((self.index[winner], self.index[loser], v.outcome == TIE))
+        return out
+
+    def image(self, uid: str) -> ImageRow:
+        if uid not in self.index:
+            raise UnknownImageError(uid, self.name)
+        return self.images[self.index[uid]]
+
+    # --- images -----------------------------------------------------------------------
+    def add_files(self, paths: Iterable[Path | str]) -> IntakeReport:
+        """Validate and add files; known images (same bytes) keep their history."""
+        with self._lock:
+            known = {img.uid: img.path for img in self.images}
+            report = intake_files(paths, known)
+            rows, position = [], len(self.images)
+            for info in report.accepted:
+                existing = self.index.get(info.uid)
+                rows.append(ImageRow.from_info(info, position if existing is None else existing))
+                position += existing is None
+            self.store.add_images(self.row.id, rows)
+            new = position - len(self.images)
+            self.images = self.store.images(self.row.id)
+            self.index = {img.uid: i for i, img in enumerate(self.images)}
+            if new:
+                self.ratings.grow(new)
+                self.selector.reset()
+            return report
+
+    def add_folder(self, folder: Path | str, recursive: bool = False) -> IntakeReport:
+        return self.add_files(folder_files(Path(folder), recursive))
+
+    def add_zip(self, archive: Path | str, unpack_to: Path | str) -> IntakeReport:
+        return self.add_folder(extract_zip(Path(archive), Path(unpack_to)), recursive=True)
+
+    def set_excluded(self, uid: str, excluded: bool = True, reason: str | None = None) -> None:
+        with self._lock:
+            i = self.index.get(uid)
+            if i is None:
+                raise UnknownImageError(uid, self.name)
+            self.store.set_excluded(self.row.id, uid, excluded, reason)
+            self.images[i] = self.store.images(self.row.id)[i]
+            self.ratings.pool.active[i] = not excluded
+            self.selector.reset()
+
+    # --- settings ---------------------------------------------------------------------
+    def update(self, instruction: str | None = None, **settings) -> None:
+        """Change the instruction or settings (strategy, budget, rating preset, ...)."""
+        unknown = (
+            set(settings)
+            - set(DEFAULT_SETTINGS)
+            - {"mu", "sigma", "beta", "tau", "draw_probability"}
+        )
+        if unknown:
+            raise StudioError(f"unknown project settings: {', '.join(sorted(unknown))}")
+        with self._lock:
+            merged = {**self.row.settings, **settings}
+            RatingConfig.from_settings({**DEFAULT_SETTINGS, **merged})  # validate first
+            from ranker.selection import make_selector
+
+            make_selector(merged.get("strategy", "active"))  # validate the name
+            self.store.update_project(self.row.id, instruction=instruction, settings=merged)
+            self._reload()
+
+    # --- results ----------------------------------------------------------------------
+    def leaderboard(self, order: str = "conservative") -> list[dict]:
+        """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu`` or ``refit``."""
+        return leaderboard_rows(self.ratings, self.images, order)
+
+    def progress(self) -> Progress:
+        return progress_of(self.ratings, self.settings.get("budget"))
+
+    def votes(self, include_undone: bool = False) -> list[VoteRow]:
+        return self.store.votes(self.row.id, include_undone)

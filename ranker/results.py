@@ -1,0 +1,86 @@
+"""What a project's ratings say: the leaderboard and the progress summary.
+
+Read-outs of a :class:`ranker.ratings.Ratings` and the project's images, kept apart
+from the session so they take plain values and return plain rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ranker.errors import StudioError
+from ranker.ratings import Ratings
+from ranker.store import ImageRow
+
+
+@dataclass(frozen=True)
+class Progress:
+    votes: int
+    budget: int | None
+    images: int
+    active_images: int
+    votes_per_image: float
+    confidence: float
+    done: bool
+
+
+def leaderboard_rows(
+    ratings: Ratings, images: list[ImageRow], order: str = "conservative"
+) -> list[dict]:
+    """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu`` or ``refit``.
+
+    Excluded images go last, still ranked among themselves.
+
+    Example:
+        >>> leaderboard_rows(session.ratings, session.images, "mu")[0]["rank"]  # doctest: +SKIP
+        1
+    """
+    pool, r = ratings.pool, ratings
+    keys = {"conservative": pool.mu - 3.0 * pool.sigma, "mu": pool.mu}
+    if order == "refit":
+        from ranker.btfit import bt_fit
+
+        first, second, result = pool.history()
+        keys["refit"] = bt_fit(pool.n, first, second, result)[0]
+    if order not in keys:
+        raise StudioError("order must be one of conservative, mu, refit")
+    sort_key = keys[order]
+    ranked = sorted(range(pool.n), key=lambda i: (images[i].excluded, -sort_key[i]))
+    rows = []
+    for rank, i in enumerate(ranked, start=1):
+        img = images[i]
+        rows.append(
+            {
+                "rank": rank,
+                "uid": img.uid,
+                "path": img.path,
+                "mu": float(pool.mu[i]),
+                "sigma": float(pool.sigma[i]),
+                "conservative": float(pool.mu[i] - 3.0 * pool.sigma[i]),
+                "wins": r.wins[i],
+                "losses": r.losses[i],
+                "ties": r.ties[i],
+                "comparisons": int(pool.counts[i]),
+                "excluded": img.excluded,
+                "exclusion_reason": img.exclusion_reason or "",
+            }
+        )
+    return rows
+
+
+def progress_of(ratings: Ratings, budget: int | None) -> Progress:
+    """Votes so far against the budget, and how settled the ranking is (0..1)."""
+    from ranker.selection import ranking_confidence
+
+    pool = ratings.pool
+    active = int(pool.active.sum())
+    votes = pool.n_votes
+    return Progress(
+        votes=votes,
+        budget=budget,
+        images=pool.n,
+        active_images=active,
+        votes_per_image=votes / max(active, 1),
+        confidence=float(ranking_confidence(pool)) if active > 1 else 1.0,
+        done=bool(budget) and votes >= budget,
+    )

@@ -1,0 +1,211 @@
+"""The vote log's tables: the SQL schema and one frozen dataclass per kind of row.
+
+:class:`ranker.store.Store` creates these tables and hands out these rows; importers,
+exporters and the service build new rows here (``ImageRow.from_info``,
+``vote_from_record``) so every reader and writer agrees on one shape. Import them
+from :mod:`ranker.store` or from here; both names stay.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    instruction TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    uid TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    context TEXT,
+    excluded INTEGER NOT NULL DEFAULT 0,
+    exclusion_reason TEXT,
+    excluded_after_vote INTEGER,
+    prior_mu REAL,
+    prior_sigma REAL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (project_id, uid)
+);
+CREATE TABLE IF NOT EXISTS votes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    pair_id TEXT,
+    left_uid TEXT NOT NULL,
+    right_uid TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('left', 'right', 'tie')),
+    labeler TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    response_ms REAL,
+    undone INTEGER NOT NULL DEFAULT 0,
+    undone_at REAL,
+    source TEXT NOT NULL DEFAULT 'app'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS votes_pair ON votes(project_id, pair_id)
+    WHERE pair_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS votes_project ON votes(project_id, id);
+CREATE TABLE IF NOT EXISTS skips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    pair_id TEXT,
+    left_uid TEXT NOT NULL,
+    right_uid TEXT NOT NULL,
+    labeler TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    labeler TEXT NOT NULL,
+    pair_id TEXT NOT NULL,
+    left_uid TEXT NOT NULL,
+    right_uid TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    PRIMARY KEY (project_id, labeler)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: int
+    name: str
+    instruction: str
+    settings: dict
+    created_at: float
+
+    @classmethod
+    def from_db(cls, r: sqlite3.Row) -> ProjectRow:
+        return cls(r["id"], r["name"], r["instruction"], json.loads(r["settings"]), r["created_at"])
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    uid: str
+    position: int
+    path: str
+    name: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    context: str | None = None
+    excluded: bool = False
+    exclusion_reason: str | None = None
+    excluded_after_vote: int | None = None
+    prior_mu: float | None = None
+    prior_sigma: float | None = None
+
+    @classmethod
+    def from_info(cls, info, position: int) -> ImageRow:
+        """A new row from an intake record (``ImageInfo`` or any object with its fields)."""
+        return cls(
+            uid=info.uid,
+            position=position,
+            path=info.path,
+            name=info.name,
+            width=info.width,
+            height=info.height,
+            format=info.format,
+            bytes=info.bytes,
+            context=info.context,
+        )
+
+    @classmethod
+    def from_db(cls, r: sqlite3.Row) -> ImageRow:
+        return cls(
+            uid=r["uid"],
+            position=r["position"],
+            path=r["path"],
+            name=r["name"],
+            width=r["width"],
+            height=r["height"],
+            format=r["format"],
+            bytes=r["bytes"],
+            context=r["context"],
+            excluded=bool(r["excluded"]),
+            exclusion_reason=r["exclusion_reason"],
+            excluded_after_vote=r["excluded_after_vote"],
+            prior_mu=r["prior_mu"],
+            prior_sigma=r["prior_sigma"],
+        )
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    id: int
+    pair_id: str | None
+    left_uid: str
+    right_uid: str
+    outcome: str
+    labeler: str
+    created_at: float
+    response_ms: float | None
+    undone: bool
+    source: str
+
+    @classmethod
+    def from_db(cls, r: sqlite3.Row) -> VoteRow:
+        return cls(
+            id=r["id"],
+            pair_id=r["pair_id"],
+            left_uid=r["left_uid"],
+            right_uid=r["right_uid"],
+            outcome=r["outcome"],
+            labeler=r["labeler"],
+            created_at=r["created_at"],
+            response_ms=r["response_ms"],
+            undone=bool(r["undone"]),
+            source=r["source"],
+        )
+
+    @property
+    def winner_loser(self) -> tuple[str, str]:
+        """(winner, loser); for a tie, (left, right)."""
+        if self.outcome == "right":
+            return self.right_uid, self.left_uid
+        return self.left_uid, self.right_uid
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An open pair: shown to a labeler, not yet answered or skipped."""
+
+    pair_id: str
+    left_uid: str
+    right_uid: str
+    issued_at: float
+
+    @classmethod
+    def from_db(cls, r: sqlite3.Row) -> Assignment:
+        return cls(r["pair_id"], r["left_uid"], r["right_uid"], r["issued_at"])
+
+
+NewVote = tuple[str | None, str, str, str, str, float, float | None, str]
+"""(pair_id, left_uid, right_uid, outcome, labeler, created_at, response_ms, source)"""
+
+
+def vote_from_record(record: dict, source: str) -> NewVote:
+    """A vote as our JSON export and the backup log write it (keys left, right, outcome,
+    labeler, created_at, optional response_ms and source), ready for ``add_votes``."""
+    return (
+        None,
+        record["left"],
+        record["right"],
+        record["outcome"],
+        record["labeler"],
+        record["created_at"],
+        record.get("response_ms"),
+        record.get("source") or source,
+    )
