@@ -141,7 +141,9 @@ class QuickSortState:
         cands = self.cands[s]
         if tie or a not in cands.index or b not in cands.index:
             return
-        if not cands.add(a, b):
+        if cands.above[cands.index[a], cands.index[b]]:  # known by transitivity: a check
+            self._check(False, False)
+        elif not cands.add(a, b):
             self._check(True, False)
         p = cands.median()
         if p is not None:
@@ -301,7 +303,7 @@ class QuickSortState:
                     return pair
         segs = sorted(self.start, key=self.start.get)
         if len(segs) < 2:
-            return None
+            return self._candidate_check(rng, avoid)
         for _ in range(8):
             t = int(rng.integers(len(segs) - 1))
             lower, upper = self.members[segs[t]], self.members[segs[t + 1]]
@@ -315,6 +317,26 @@ class QuickSortState:
     @property
     def finished(self) -> bool:
         return not self.cands and not self.pivot
+
+    def _candidate_check(
+        self, rng: np.random.Generator, avoid: Collection[Pair] = ()
+    ) -> Pair | None:
+        """Before the first split: a pivot candidate pair ordered by transitivity alone."""
+        for cands in self.cands.values():
+            above = cands.above.copy()
+            for t, c in enumerate(cands.items):  # direct votes are no check
+                for d in self.beat[c]:
+                    if d in cands.index:
+                        above[t, cands.index[d]] = False
+            known = np.argwhere(above)
+            # closest first (fewest candidates known between): noisy labelers flip those
+            links = cands.above.astype(np.int64)
+            between = (links @ links)[known[:, 0], known[:, 1]]
+            for t in np.lexsort((rng.random(len(known)), between)).tolist():
+                pair = key(cands.items[known[t][0]], cands.items[known[t][1]])
+                if pair not in avoid:
+                    return pair
+        return None
 
     def noisy(self, tolerance: float, at_least: float = 2.0) -> bool:
         """True once contradictions exceed what consistent labelers would ever produce."""

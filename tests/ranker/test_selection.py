@@ -181,6 +181,30 @@ def test_active_detects_noise_within_about_one_vote_per_image() -> None:
     assert not sel.sorting
 
 
+def test_active_spot_checks_start_right_after_the_warm_up() -> None:
+    n = 100
+    _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n))  # consistent: confirmed checks
+    assert sel.sorting and sel._sort.checked > 0 and sel._sort.contradictions == 0
+    caught = []
+    for seed in range(10):  # 80% labelers: most are caught before 0.8 votes per image
+        _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed)
+        caught.append(sel._noisy_at)
+    assert sum(at is not None for at in caught) >= 8
+    assert np.median([at or n for at in caught]) <= 0.7 * n
+
+
+def test_active_noisy_and_sparse_pairs_like_smart_shuffle() -> None:
+    from ranker.selection.imageranker import SmartShuffleSelector
+
+    n = 60
+    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03)
+    assert not sel.sorting  # noisy, and 1 vote per image is under online_until
+    got = sel.next_pair(pool, np.random.default_rng(5))
+    assert got == SmartShuffleSelector().next_pair(pool, np.random.default_rng(5))
+    with pytest.raises(ValueError, match="sparse_pairs"):
+        make_selector("active", sparse_pairs="nope")
+
+
 def test_active_scales_without_pair_lists() -> None:
     pool = Pool.empty(20_000, **PRESET)
     rng = np.random.default_rng(0)
