@@ -14,8 +14,10 @@ row is read; rows whose images do not decode (or that hold no preference) are
 reported by row and left out. Image files are written into ``images_dir`` named by
 uid. A new project gets the dataset's settings, exclusions and pre-ranking, so it
 replays to the same ratings; importing into an existing project appends only the
-votes it does not have yet (same pair, outcome and time), so an export taken on
-another machine resumes where that machine stopped.
+votes it does not have yet, so an export taken on another machine resumes where that
+machine stopped and importing the same file twice adds nothing. Timed votes (ours,
+Pick-a-Pic) match on pair, outcome and time; untimed ones (TRL, JoyQuality) can only be
+counted: see :func:`votes_to_append`.
 
 Example:
     >>> report = import_dataset(studio, "user/my-prefs", images_dir=Path("uploads/imported"))
@@ -30,8 +32,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ranker.dataset_readers import ImportedImage, load_source
+from ranker.contracts import LEFT, TIE
+from ranker.dataset_readers import ImportedImage, ImportedVote, load_source
 from ranker.errors import StudioError
+from ranker.schema import VoteRow
 from ranker.store import ImageRow, NewVote
 
 IMPORT_SOURCE = "import"
@@ -39,7 +43,8 @@ IMPORT_SOURCE = "import"
 
 @dataclass
 class ImportReport:
-    """What an import did; ``bad_rows`` names every row left out and why."""
+    """What an import did; ``votes_present`` counts the votes skipped as already in the
+    project, ``bad_rows`` names every row left out and why."""
 
     project: str
     layout: str
@@ -121,25 +126,78 @@ def import_dataset(
     for img in fresh:
         if img.excluded:
             session.set_excluded(img.uid, True, img.exclusion_reason)
-    have = Counter(
-        _vote_key(v.left_uid, v.right_uid, v.outcome, v.created_at) for v in session.votes()
-    )
-    todo = []
-    for v in new_votes:
-        key = _vote_key(v[1], v[2], v[3], v[5])
-        if have[key]:
-            have[key] -= 1
-            report.votes_present += 1
-        else:
-            todo.append(v)
+    append = votes_to_append(session.votes(), loaded.votes)
+    todo = [new_votes[i] for i in append]
     session.record_votes(todo)
     report.images_added, report.votes_added = len(fresh), len(todo)
+    report.votes_present = len(new_votes) - len(todo)
     return report
 
 
-def _vote_key(left: str, right: str, outcome: str, created_at: float) -> tuple:
-    # Labelers may have been hashed or dropped on export: match without them.
+def votes_to_append(existing: list[VoteRow], incoming: list[ImportedVote]) -> list[int]:
+    """Positions in ``incoming`` of the votes a project holding ``existing`` lacks, in order.
+
+    A timed vote is present when an existing vote has the same pair as shown, outcome
+    and time (labelers may have been hashed or dropped on export, so they are not
+    compared). An untimed vote (TRL, JoyQuality) has nothing that tells it apart from an
+    equal one, so equal votes are counted: per (unordered pair, winner or tie, labeler
+    when the file names one), a project holding k of them and a file holding m get the
+    last max(0, m - k) in file order. Existing votes matched once are not counted again:
+    timed matches go first, then untimed votes that name a labeler, then the rest.
+
+    Example: a project holding one "a beats b" and a JoyQuality file with the rows
+    ``[b, a, 0]``, ``[a, b, 1]``, ``[c, a, 1]`` gets the last two (positions 1 and 2).
+    """
+    have = Counter(_timed_key(v.left_uid, v.right_uid, v.outcome, v.created_at) for v in existing)
+    keep, matched, untimed = [], Counter(), {}
+    for i, v in enumerate(incoming):
+        if v.created_at is None:
+            key = (_untimed_key(v.left, v.right, v.outcome), v.labeler)
+            untimed.setdefault(key, []).append(i)
+            continue
+        key = _timed_key(v.left, v.right, v.outcome, v.created_at)
+        if have[key] > matched[key]:
+            matched[key] += 1  # the first ones in file order are the ones present
+        else:
+            keep.append(i)
+    if untimed:
+        keep += _untimed_to_append(existing, untimed, matched)
+    return sorted(keep)
+
+
+def _untimed_to_append(
+    existing: list[VoteRow], groups: dict[tuple, list[int]], matched: Counter
+) -> list[int]:
+    # Count the existing votes no timed vote matched, by labeler and by any labeler.
+    by_labeler, any_labeler = Counter(), Counter()
+    for v in existing:
+        key = _timed_key(v.left_uid, v.right_uid, v.outcome, v.created_at)
+        if matched[key]:
+            matched[key] -= 1
+            continue
+        pair = _untimed_key(v.left_uid, v.right_uid, v.outcome)
+        by_labeler[pair, v.labeler] += 1
+        any_labeler[pair] += 1
+    keep = []
+    # Named labelers first, so an existing vote they match is not counted again below.
+    for (pair, labeler), positions in sorted(groups.items(), key=lambda g: g[0][1] is None):
+        present = min(
+            by_labeler[pair, labeler] if labeler is not None else any_labeler[pair],
+            len(positions),
+        )
+        any_labeler[pair] -= present
+        keep += positions[present:]
+    return keep
+
+
+def _timed_key(left: str, right: str, outcome: str, created_at: float) -> tuple:
     return left, right, outcome, round(float(created_at), 6)
+
+
+def _untimed_key(left: str, right: str, outcome: str) -> tuple[str, str, str]:
+    # The pair unordered and who won: TRL and JoyQuality list the winner first.
+    winner = TIE if outcome == TIE else left if outcome == LEFT else right
+    return *sorted((left, right)), winner
 
 
 def create_project_from_log(
