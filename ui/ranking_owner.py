@@ -21,7 +21,7 @@ from ui.ranking_actions import (
     require_owner,
 )
 from ui.ranking_core import RankingDesk, is_slot_name
-from ui.ranking_labelers import STATS_HEADERS, labeler_stats
+from ui.ranking_labelers import AGREEMENT_NOTE, STATS_HEADERS, labeler_stats, stats_table
 from ui.ranking_panels import presets, strategies
 from ui.ranking_view import pair_html
 
@@ -71,6 +71,7 @@ def build_owner_tools(
                 save = gr.Button("Save settings", variant="primary")
         with gr.Accordion("Labelers", open=False):
             stats_btn = gr.Button("Show labelers")
+            gr.Markdown(AGREEMENT_NOTE)
             stats = gr.Dataframe(headers=STATS_HEADERS, interactive=False)
         with gr.Row():
             fmt = gr.Dropdown(list(EXPORT_FORMATS), value="json", label="Export format")
@@ -143,10 +144,8 @@ def build_owner_tools(
             s = desk.session(project_)
         except StudioError as exc:
             return str(exc), None
-        rank = {r["uid"]: r["rank"] for r in s.leaderboard()}
         skips = [k for k in s.store.skips(s.row.id) if not is_slot_name(k[2])]
-        rows = labeler_stats(s.votes(), rank, skips)
-        return "", [[r[h] for h in STATS_HEADERS] for r in rows]
+        return "", stats_table(labeler_stats(s.votes(), skips))
 
     def on_export(project_, fmt_, token, profile: gr.OAuthProfile | None):
         try:
