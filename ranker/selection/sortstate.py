@@ -301,8 +301,8 @@ class QuickSortState:
                 pair = key(self.pivot[s], todo[t])
                 if pair not in avoid:
                     return pair
-        segs = sorted(self.start, key=self.start.get)
-        if len(segs) < 2:
+        segs = sorted((s for s in self.start if self.members[s]), key=self.start.get)
+        if len(segs) < 2:  # empty buckets (nothing below a pivot) hold nothing to check
             return self._candidate_check(rng, avoid)
         for _ in range(8):
             t = int(rng.integers(len(segs) - 1))

@@ -193,6 +193,15 @@ def test_active_spot_checks_start_right_after_the_warm_up() -> None:
     assert np.median([at or n for at in caught]) <= 0.7 * n
 
 
+@pytest.mark.parametrize("noise", [0.0, 1.03])
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 27])
+def test_active_small_projects_never_fail(n: int, noise: float) -> None:
+    # empty buckets (nothing below or above a pivot) once broke the spot checks
+    for seed in range(6):
+        pairs, pool, _, _ = drive("active", n=n, votes=6 * n, noise=noise, seed=seed)
+        assert len(pairs) == pool.n_votes == 6 * n
+
+
 def test_active_noisy_and_sparse_pairs_like_smart_shuffle() -> None:
     from ranker.selection.imageranker import SmartShuffleSelector
 
