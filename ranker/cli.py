@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ranker.errors import StudioError
+from ranker.results import LEADERBOARD_ORDERS
 
 EXPORTS = ("json", "csv", "rankings", "comparisons")
 
@@ -56,12 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("name")
     exp.add_argument("--format", choices=EXPORTS, default="json")
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
-    exp.add_argument("--order", choices=("conservative", "mu", "refit"), default="conservative")
+    exp.add_argument("--order", choices=LEADERBOARD_ORDERS, default="conservative")
 
     board = sub.add_parser("leaderboard", help="print the leaderboard")
     board.add_argument("name")
     board.add_argument("--top", type=int, default=20)
-    board.add_argument("--order", choices=("conservative", "mu", "refit"), default="conservative")
+    board.add_argument("--order", choices=LEADERBOARD_ORDERS, default="conservative")
     return parser
 
 

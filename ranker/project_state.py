@@ -190,8 +190,13 @@ class ProjectState:
 
     # --- results ----------------------------------------------------------------------
     def leaderboard(self, order: str = "conservative") -> list[dict]:
-        """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu`` or ``refit``."""
-        return leaderboard_rows(self.ratings, self.images, order)
+        """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
+        ``auto`` (the pair strategy's own ranking, see ``LEADERBOARD_ORDERS``)."""
+        with self._lock:  # the selector's ranking updates its caches
+            own = None
+            if order == "auto" and hasattr(self.selector, "ranking"):
+                own = self.selector.ranking(self.ratings.pool)
+            return leaderboard_rows(self.ratings, self.images, order, own)
 
     def progress(self) -> Progress:
         return progress_of(self.ratings, self.settings.get("budget"))

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ranker.errors import StudioError
 from ranker.ratings import Ratings
 from ranker.store import ImageRow
+
+LEADERBOARD_ORDERS = ("auto", "conservative", "mu", "refit")
+"""``auto``: the pair strategy's own ranking (what ``bench/rank_bench.py`` scores as
+"own"): for ``active``, its sort order while labelers agree, TrueSkill mu while noisy
+votes are sparse, the refit after that; mu for Image Ranker's modes."""
 
 
 @dataclass(frozen=True)
@@ -25,9 +32,13 @@ class Progress:
 
 
 def leaderboard_rows(
-    ratings: Ratings, images: list[ImageRow], order: str = "conservative"
+    ratings: Ratings,
+    images: list[ImageRow],
+    order: str = "conservative",
+    own: np.ndarray | None = None,
 ) -> list[dict]:
-    """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu`` or ``refit``.
+    """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
+    ``auto`` (``own``: the strategy's scores, higher is better; mu when not given).
 
     Excluded images go last, still ranked among themselves.
 
@@ -37,13 +48,14 @@ def leaderboard_rows(
     """
     pool, r = ratings.pool, ratings
     keys = {"conservative": pool.mu - 3.0 * pool.sigma, "mu": pool.mu}
+    keys["auto"] = pool.mu if own is None else own
     if order == "refit":
         from ranker.btfit import bt_fit
 
         first, second, result = pool.history()
         keys["refit"] = bt_fit(pool.n, first, second, result)[0]
     if order not in keys:
-        raise StudioError("order must be one of conservative, mu, refit")
+        raise StudioError(f"order must be one of {', '.join(LEADERBOARD_ORDERS)}, not {order!r}")
     sort_key = keys[order]
     ranked = sorted(range(pool.n), key=lambda i: (images[i].excluded, -sort_key[i]))
     rows = []

@@ -133,7 +133,7 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
 
     def leaderboard(project: str, order: str = "conservative") -> list:
         """Rows best first: rank, uid, name, mu, sigma, conservative, wins, losses, ties,
-        comparisons, excluded, exclusion_reason. ``order``: conservative, mu or refit."""
+        comparisons, excluded, exclusion_reason. ``order``: auto, conservative, mu or refit."""
         with user_errors():
             session = desk.session(project)
             rows = session.leaderboard(order)

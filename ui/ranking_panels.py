@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ranker.errors import StudioError
+from ranker.results import LEADERBOARD_ORDERS
 from ui.context import StudioContext
 from ui.ranking_actions import create_project, parse_settings, require_owner
 from ui.ranking_core import RankingDesk
@@ -14,7 +15,7 @@ from ui.ranking_progress import ConfidenceHistory
 from ui.ranking_view import LEADERBOARD_HEADERS, LEADERBOARD_TYPES, leaderboard_rows, select_rows
 
 VIEWS = {"Top 10": "top", "Middle 10": "middle", "Bottom 10": "bottom", "All": "all"}
-ORDERS = ["conservative", "mu", "refit"]
+ORDERS = list(LEADERBOARD_ORDERS)
 
 
 def strategies() -> list[str]:
@@ -47,10 +48,12 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             view = gr.Radio(list(VIEWS), value="Top 10", label="Show", scale=3)
             order = gr.Radio(
                 ORDERS,
-                value="conservative",
+                value="auto",
                 label="Order by",
                 scale=2,
-                info="conservative = mu - 3 sigma; refit = Bradley-Terry fit of all votes",
+                info="auto = the pair strategy's own ranking (for active: its sort order, "
+                "then mu, then the refit); conservative = mu - 3 sigma; "
+                "refit = Bradley-Terry fit of all votes",
             )
             refresh = gr.Button("Refresh", scale=1, elem_id="ps-leaderboard-refresh")
         summary = gr.Markdown(elem_id="ps-leaderboard-summary")

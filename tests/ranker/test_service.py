@@ -242,3 +242,24 @@ def test_an_expired_pair_is_not_handed_out_again(project):
     assert project.next_pair("alice").pair_id == first.pair_id
     project.clock = lambda: issued + OPEN_PAIR_MAX_AGE
     assert project.next_pair("alice").pair_id != first.pair_id
+
+
+def test_auto_order_is_the_strategys_own_ranking(studio, tmp_path):
+    project = studio.create_project("sorted", strategy="active")
+    project.add_folder(make_images(tmp_path / "sorted", 12)[0].parent)
+    truth = {img.uid: k for k, img in enumerate(project.images)}  # higher index is better
+    for _ in range(6 * 12):  # a consistent labeler: active sorts
+        pair = project.next_pair("alice")
+        left_wins = truth[pair.left.uid] > truth[pair.right.uid]
+        project.vote(pair.pair_id, "left" if left_wins else "right", "alice")
+    assert project.selector.sorting
+    auto = [row["uid"] for row in project.leaderboard("auto")]
+    assert auto == sorted(truth, key=truth.get, reverse=True)  # the exact order
+    by_mu = [row["uid"] for row in project.leaderboard("mu")]
+    assert by_mu != auto  # TrueSkill mu alone does not recover it from these votes
+    random_project = studio.create_project("shuffled", strategy="random")
+    random_project.add_folder(make_images(tmp_path / "shuffled", 4)[0].parent)
+    _vote_n(random_project, 5)
+    assert random_project.leaderboard("auto") == random_project.leaderboard("mu")
+    with pytest.raises(StudioError, match="auto, conservative, mu, refit"):
+        project.leaderboard("best")
