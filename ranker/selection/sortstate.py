@@ -342,13 +342,15 @@ class QuickSortState:
         """True once contradictions exceed what consistent labelers would ever produce."""
         return self.contradictions >= at_least and self.contradictions > tolerance * self.checked
 
-    def order_scores(self) -> np.ndarray:
-        """Higher is better: segment position, then side of the pivot, then replayed mu."""
+    def order_scores(self, within: np.ndarray | None = None) -> np.ndarray:
+        """Higher is better: segment position, then side of the pivot, then ``within``
+        (scores that order a bucket's members; the replayed mu by default)."""
         n = len(self.seg)
+        within = self.mu if within is None else within
         starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
         side = np.where(np.isin(self.seg, list(self.pivot)), self.side, 0).astype(np.float64)
-        rank = np.lexsort((self.mu, side, starts))
-        keys = np.stack([starts[rank], side[rank], self.mu[rank]])
+        rank = np.lexsort((within, side, starts))
+        keys = np.stack([starts[rank], side[rank], within[rank]])
         # equal keys keep equal scores: no information, no invented order (tau-b counts
         # ties as neither concordant nor discordant, as for a tied mu)
         new = np.concatenate([[True], (keys[:, 1:] != keys[:, :-1]).any(axis=0)])

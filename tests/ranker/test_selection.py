@@ -202,6 +202,18 @@ def test_active_small_projects_never_fail(n: int, noise: float) -> None:
         assert len(pairs) == pool.n_votes == 6 * n
 
 
+def test_active_orders_bucket_members_by_the_refit() -> None:
+    n = 100
+    taus = {}
+    for within in ("refit", "mu"):
+        _, pool, sel, q = drive("active", n=n, votes=2 * n, sort_within=within)
+        assert sel.sorting
+        taus[within] = kendalltau(sel.ranking(pool), q)[0]
+    assert taus["refit"] > taus["mu"]
+    with pytest.raises(ValueError, match="sort_within"):
+        make_selector("active", sort_within="nope")
+
+
 def test_active_noisy_and_sparse_pairs_like_smart_shuffle() -> None:
     from ranker.selection.imageranker import SmartShuffleSelector
 
