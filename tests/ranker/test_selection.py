@@ -273,3 +273,31 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path) -> None:
     data = json.loads(out.read_text())
     assert data["summary"] and data["timings"]
     assert math.isfinite(result["summary"]["active|30|80%"]["own_tau"][-1])
+
+
+def test_full_posterior_reference_design_runs(capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parents[2] / "bench"
+    sys.path.insert(0, str(bench_dir))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "rank_lookahead", bench_dir / "rank_lookahead.py"
+        )
+        lookahead = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lookahead)
+        argv = ["--n", "12", "--seeds", "1", "--max-budget", "1", "--jobs", "1"]
+        lookahead.main(argv)
+    finally:
+        sys.path.remove(str(bench_dir))
+    printed = capsys.readouterr().out
+    assert "full_posterior:objective='risk'" in printed and "auto_shuffle" in printed
+    # the full posterior is a proper covariance, and the risk objective picks a pair
+    pool = Pool.empty(6, **PRESET)
+    for w, lo in [(0, 1), (1, 2), (3, 4), (2, 5)]:
+        vote(pool, w, lo)
+    design = lookahead.FullPosterior("risk")
+    s, cov = design.fit(pool)
+    assert np.allclose(cov, cov.T) and (np.linalg.eigvalsh(cov) > 0).all()
+    assert design.next_pair(pool, np.random.default_rng(0)) is not None
