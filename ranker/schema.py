@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -90,6 +90,12 @@ class ProjectRow:
         return cls(r["id"], r["name"], r["instruction"], json.loads(r["settings"]), r["created_at"])
 
 
+def _from_db(cls, r: sqlite3.Row, flags: tuple[str, ...] = ()):
+    """A row dataclass whose fields are its table's columns (SQLite stores ``flags`` as 0/1)."""
+    values = {f.name: r[f.name] for f in fields(cls)}
+    return cls(**{**values, **{k: bool(values[k]) for k in flags}})
+
+
 @dataclass(frozen=True)
 class ImageRow:
     uid: str
@@ -124,22 +130,7 @@ class ImageRow:
 
     @classmethod
     def from_db(cls, r: sqlite3.Row) -> ImageRow:
-        return cls(
-            uid=r["uid"],
-            position=r["position"],
-            path=r["path"],
-            name=r["name"],
-            width=r["width"],
-            height=r["height"],
-            format=r["format"],
-            bytes=r["bytes"],
-            context=r["context"],
-            excluded=bool(r["excluded"]),
-            exclusion_reason=r["exclusion_reason"],
-            excluded_after_vote=r["excluded_after_vote"],
-            prior_mu=r["prior_mu"],
-            prior_sigma=r["prior_sigma"],
-        )
+        return _from_db(cls, r, flags=("excluded",))
 
 
 @dataclass(frozen=True)
@@ -157,18 +148,7 @@ class VoteRow:
 
     @classmethod
     def from_db(cls, r: sqlite3.Row) -> VoteRow:
-        return cls(
-            id=r["id"],
-            pair_id=r["pair_id"],
-            left_uid=r["left_uid"],
-            right_uid=r["right_uid"],
-            outcome=r["outcome"],
-            labeler=r["labeler"],
-            created_at=r["created_at"],
-            response_ms=r["response_ms"],
-            undone=bool(r["undone"]),
-            source=r["source"],
-        )
+        return _from_db(cls, r, flags=("undone",))
 
     @property
     def winner_loser(self) -> tuple[str, str]:

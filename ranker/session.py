@@ -90,13 +90,26 @@ class ProjectSession(ProjectState):
         self.store.delete_open_pairs(self.row.id, now - OPEN_PAIR_MAX_AGE)
         self._next_sweep = now + OPEN_PAIR_SWEEP_EVERY
 
-    def _matchup(self, a: Assignment) -> Matchup:
+    def matchup(self, pair_id: str, left_uid: str, right_uid: str) -> Matchup:
+        """The pair as a labeler sees it: both images, the instruction, the project."""
         return Matchup(
-            a.pair_id,
-            self.image(a.left_uid),
-            self.image(a.right_uid),
-            self.row.instruction,
-            self.name,
+            pair_id, self.image(left_uid), self.image(right_uid), self.row.instruction, self.name
+        )
+
+    def _matchup(self, a: Assignment) -> Matchup:
+        return self.matchup(a.pair_id, a.left_uid, a.right_uid)
+
+    def _open_pair(self, pair_id: str) -> Assignment:
+        """The open pair ``pair_id``, or why it cannot be answered (answered before, or
+        never shown / replaced / expired)."""
+        found = self.store.find_assignment(self.row.id, pair_id)
+        if found is not None:
+            return found[1]
+        if self.store.has_pair(self.row.id, pair_id):
+            raise DuplicateVoteError("this pair was already answered or skipped; it counts once")
+        raise UnknownPairError(
+            f"pair {pair_id!r} is not open in project {self.name!r}: it was never shown "
+            "or was replaced by a newer pair; ask for the next pair"
         )
 
     def vote(
@@ -110,15 +123,7 @@ class ProjectSession(ProjectState):
             raise StudioError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         labeler = _labeler(labeler)
         with self._lock:
-            found = self.store.find_assignment(self.row.id, pair_id)
-            if found is None:
-                if self.store.has_pair(self.row.id, pair_id):
-                    raise DuplicateVoteError("this pair was already answered; it counts once")
-                raise UnknownPairError(
-                    f"pair {pair_id!r} is not open in project {self.name!r}: it was never shown "
-                    "or was replaced by a newer pair; ask for the next pair"
-                )
-            _, a = found
+            a = self._open_pair(pair_id)
             return self._record(
                 [
                     (
@@ -158,12 +163,7 @@ class ProjectSession(ProjectState):
     def skip(self, pair_id: str, labeler: str) -> None:
         labeler = _labeler(labeler)
         with self._lock:
-            found = self.store.find_assignment(self.row.id, pair_id)
-            if found is None:
-                if self.store.has_pair(self.row.id, pair_id):
-                    raise DuplicateVoteError("this pair was already answered or skipped")
-                raise UnknownPairError(f"pair {pair_id!r} was never shown in project {self.name!r}")
-            _, a = found
+            a = self._open_pair(pair_id)
             self.store.add_skip(self.row.id, pair_id, a.left_uid, a.right_uid, labeler)
             i, j = self.index[a.left_uid], self.index[a.right_uid]
             self._previous[labeler] = _key(i, j)

@@ -146,7 +146,7 @@ class RankingDesk:
         found, held = [], set()
         for p in self._open.get(session.name, labeler, load):
             if self._usable(session, p):
-                found.append(self._matchup(session, p))
+                found.append(session.matchup(p.pair_id, p.left_uid, p.right_uid))
                 held.add(p.slot)
         return found, [labeler + s for s in SLOTS if labeler + s not in held]
 
@@ -218,16 +218,6 @@ class RankingDesk:
             return not (session.image(p.left_uid).excluded or session.image(p.right_uid).excluded)
         except StudioError:
             return False
-
-    @staticmethod
-    def _matchup(session, p: OpenPair) -> Matchup:
-        return Matchup(
-            p.pair_id,
-            session.image(p.left_uid),
-            session.image(p.right_uid),
-            session.row.instruction,
-            session.name,
-        )
 
     def _view(self, session, labeler: str, message: str) -> PairView:
         pairs = self._pairs(session, labeler)
