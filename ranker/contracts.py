@@ -36,9 +36,9 @@ IR_RANKINGS_HEADER = ("Image", "ELO", "Uncertainty", "Upvotes", "Downvotes")
 IR_REMOVED_WINNER = "None"
 
 # --- Published preference dataset (issue 4) -------------------------------------------
+# Pair rows name their images by uid; each image is stored once, in the images table,
+# so a dataset's size is its image bytes plus a small row per vote.
 PAIRS_COLUMNS = (
-    "image_0",
-    "image_1",
     "image_0_uid",
     "image_1_uid",
     "label_0",
@@ -49,6 +49,9 @@ PAIRS_COLUMNS = (
     "instruction",
     "project",
 )
+# The opt-in Pick-a-Pic-style export (and datasets published before images were stored
+# once) embeds both images in every pair row, in front of PAIRS_COLUMNS.
+EMBEDDED_IMAGE_COLUMNS = ("image_0", "image_1")
 IMAGES_COLUMNS = (
     "uid",
     "image",

@@ -2,8 +2,8 @@
 
 Its YAML front matter declares one ``datasets`` config per table, so
 ``load_dataset(repo)`` gives the pairs and ``load_dataset(repo, "images")`` the
-images; the body says what was asked, what the tables hold, how the split was made
-and how to load it.
+images (each stored once; pairs name them by uid); the body says what was asked,
+what the tables hold, how the split was made and how to load pairs with their images.
 """
 
 from __future__ import annotations
@@ -18,11 +18,20 @@ def _size_category(n: int) -> str:
     return "100K<n<1M" if n < 1_000_000 else "n>1M"
 
 
-def dataset_card(tables: PreferenceTables, repo_id: str | None = None) -> str:
-    """The dataset repo's README: YAML configs so one line loads it, then what it holds."""
+def dataset_card(
+    tables: PreferenceTables, repo_id: str | None = None, embedded: bool = False
+) -> str:
+    """The dataset repo's README: YAML configs so one line loads it, then what it holds.
+
+    ``embedded`` describes the opt-in Pick-a-Pic-style export (pairs only, both images
+    in every row) instead of the published layout.
+    """
     r = tables.report
     yaml = ["---", "configs:"]
-    for config, splits in config_splits(tables).items():
+    configs = config_splits(tables)
+    if embedded:
+        configs = {"default": configs["default"]}
+    for config, splits in configs.items():
         yaml.append(f"- config_name: {config}")
         yaml.append("  data_files:")
         for split in splits:
@@ -47,6 +56,11 @@ def dataset_card(tables: PreferenceTables, repo_id: str | None = None) -> str:
         who = "names not published"
     rating = ", ".join(f"{k} {v:g}" for k, v in tables.rating.items())
     ties = f"{r.ties} ties (label 0.5/0.5)" if r.ties else "no ties"
+    embedded_columns = (
+        "; `image_0`, `image_1` (both images embedded in every row, Pick-a-Pic style)"
+        if embedded
+        else ""
+    )
     body = f"""
 # {tables.project}: pairwise image preferences
 
@@ -72,10 +86,10 @@ Made with Preference Studio: people were shown two images and answered
 
 ## Columns
 
-Pairs: `image_0`, `image_1` (images, bytes embedded; as shown left and right),
-`image_0_uid`, `image_1_uid` (SHA-256 prefix of the file bytes), `label_0`, `label_1`
-(1/0, a tie 0.5/0.5), `best_image_uid` (empty for a tie), `labeler`, `created_at`
-(Unix seconds), `instruction`, `project`, `response_ms`.
+Pairs: `image_0_uid`, `image_1_uid` (as shown left and right; the SHA-256 prefix of the
+file bytes, the key of the `images` table){embedded_columns}, `label_0`, `label_1` (1/0,
+a tie 0.5/0.5), `best_image_uid` (empty for a tie), `labeler`, `created_at` (Unix
+seconds), `instruction`, `project`, `response_ms`.
 
 ## Split
 
@@ -85,14 +99,36 @@ drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept). The
 `images` table's `split` column says where each image went; its `mu` and
 `conservative` give the human ranking of the test images.
 
-## Load
+{_load(where, embedded)}
+"""
+    return "\n".join(yaml) + "\n" + body
+
+
+def _load(where: str, embedded: bool) -> str:
+    if embedded:
+        return f"""## Load
+
+Every pair row carries both images, so this export grows with votes x image size.
 
 ```python
 from datasets import load_dataset
 
-pairs = load_dataset("{where}")                      # train / test pairs
-images = load_dataset("{where}", "images", split="train")
-votes = load_dataset("{where}", "votes", split="train")
+pairs = load_dataset("{where}")   # train / test pairs, image_0 / image_1 decoded
+```"""
+    return f"""## Load
+
+Each image is stored once, in the `images` config; pairs name their images by uid.
+
+```python
+from datasets import load_dataset
+
+pairs = load_dataset("{where}")                             # train / test pairs
+images = load_dataset("{where}", "images", split="train")   # every image once
+row_of = {{uid: i for i, uid in enumerate(images["uid"])}}
+pair = pairs["train"][0]
+left, right = (images[row_of[pair[f"image_{{s}}_uid"]]]["image"] for s in (0, 1))
+votes = load_dataset("{where}", "votes", split="train")     # the whole log, in order
 ```
-"""
-    return "\n".join(yaml) + "\n" + body
+
+Pick-a-Pic-style rows with both images embedded are an opt-in export of Preference
+Studio (Dataset tab, format `parquet-embedded`)."""

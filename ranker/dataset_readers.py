@@ -3,7 +3,13 @@
 The layout is found from the columns (see :data:`PAIR_LAYOUTS`); each image is
 decoded once, then written as ``images_dir/<uid><ext>``; rows whose images do not
 decode, or that hold no preference, are reported by row and left out. Parquet is
-read in batches, so a large table never sits in memory whole.
+read in small batches, so memory is bounded by a batch, never by a table: our own
+layout stores each image once (``images`` table) and pairs by uid; older exports and
+Pick-a-Pic embed the images in every pair row; both are read.
+
+A cell may name an image file instead of holding its bytes: :meth:`ImageWriter.read_path`
+is the one place such a path is resolved (``resolve_path``, relative to the table's or
+JSON file's folder by default), so a path gate applies to every format at once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+from common import joyquality_json as jq
+from common.joyquality_json import ResolvePath, relative_to_file
 from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
 from ranker.dataset import CONFIG_DIRS, labels_outcome
 from ranker.errors import ImageReadError, ImportFormatError
@@ -39,6 +47,7 @@ OPTIONAL_COLUMNS = (
     "project",
     "has_label",
 )
+UID_LAYOUT = "image_0_uid/image_1_uid with an images table"
 # Accepted pair layouts: (name, image columns, label columns); the first one present wins.
 PAIR_LAYOUTS = (
     ("image_0/image_1 with label_0/label_1", ("image_0", "image_1"), ("label_0", "label_1")),
@@ -48,7 +57,10 @@ PAIR_LAYOUTS = (
         ("label_0", "label_1"),
     ),
     ("TRL (chosen/rejected)", TRL_COLUMNS, ()),
+    # Ours: pairs by uid, the images once in the images table beside them.
+    (UID_LAYOUT, ("image_0_uid", "image_1_uid"), ("label_0", "label_1")),
 )
+BATCH_ROWS = 16  # rows per Parquet batch: a batch of image rows stays a few MB
 
 
 @dataclass
@@ -80,10 +92,21 @@ class ImportedVote:
 class ImageWriter:
     """Decodes each distinct image once and writes it as ``images_dir/<uid><ext>``."""
 
-    def __init__(self, images_dir: Path) -> None:
+    def __init__(self, images_dir: Path, resolve_path: ResolvePath = relative_to_file) -> None:
         self.dir = Path(images_dir)
         self.images: dict[str, ImportedImage] = {}
         self.errors: dict[str, str] = {}
+        self.resolve_path = resolve_path
+        self.by_uid: dict[str, str] = {}  # a table's image uid -> our uid (UID_LAYOUT)
+
+    def read_path(self, path: str, base: Path) -> bytes:
+        """The bytes of an image a cell names by path; a refused or unreadable path is a
+        ``ValueError`` (the row is reported and left out)."""
+        resolved = Path(self.resolve_path(path, base))
+        try:
+            return resolved.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {resolved} ({exc.strerror or exc})") from exc
 
     def add(self, data: bytes, name: str | None, label: str) -> str:
         """The uid of ``data``; raises ImageReadError(label, reason) if it does not decode."""
@@ -118,29 +141,20 @@ class ImageWriter:
 
 
 # --- reading values --------------------------------------------------------------------------
-def image_value(value, base: Path) -> tuple[bytes, str | None]:
+def image_value(value, base: Path, writer: ImageWriter) -> tuple[bytes, str | None]:
     """Bytes and file name of a cell: Image struct, raw bytes, or a path (relative to ``base``)."""
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
         if data:
             return bytes(data), path
         if path:
-            return _read_path(path, base), path
+            return writer.read_path(path, base), path
         raise ValueError("the image cell is empty")
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value), None
     if isinstance(value, str) and value:
-        return _read_path(value, base), value
+        return writer.read_path(value, base), value
     raise ValueError(f"no image in this cell ({type(value).__name__})")
-
-
-def _read_path(path: str, base: Path) -> bytes:
-    p = Path(path)
-    p = p if p.is_absolute() else base / p
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read {p} ({exc.strerror or exc})") from exc
 
 
 def _epoch(value) -> float | None:
@@ -224,7 +238,7 @@ def read_pairs_parquet(
         layout_name, images, labels = pair_layout(pf.schema_arrow.names, where)
         extra = [c for c in OPTIONAL_COLUMNS if c in pf.schema_arrow.names]
         votes, row = [], 0
-        for batch in pf.iter_batches(batch_size=64, columns=list(images + labels) + extra):
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(images + labels) + extra):
             for record in batch.to_pylist():
                 for hint in ("instruction", "project"):
                     if record.get(hint) and hint not in hints:
@@ -242,8 +256,14 @@ def read_pairs_parquet(
 def _pair_vote(record, images, labels, writer, base, where) -> ImportedVote | str:
     uids = []
     for col in images:
+        if col.endswith("_uid"):  # UID_LAYOUT: the image was read from the images table
+            uid = writer.by_uid.get(str(record[col]))
+            if uid is None:
+                return f"{where} {col}: image {record[col]} is not in the images table"
+            uids.append(uid)
+            continue
         try:
-            data, name = image_value(record[col], base)
+            data, name = image_value(record[col], base, writer)
             uids.append(writer.add(data, name, f"{where} {col}"))
         except ImageReadError as exc:
             return f"{where} {col}: {exc.reason}"
@@ -274,93 +294,109 @@ def _pair_vote(record, images, labels, writer, base, where) -> ImportedVote | st
     )
 
 
+def read_image_table(folder: Path, writer: ImageWriter) -> list[str]:
+    """Our ``images`` table: each image (with its state) written once, in batches.
+
+    Fills ``writer.by_uid`` (the table's uid -> ours) for the pairs and the vote log.
+    """
+    import pyarrow.parquet as pq
+
+    bad = []
+    for path in sorted((folder / CONFIG_DIRS["images"]).glob("*.parquet")):
+        pf, i = pq.ParquetFile(path), 0
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+            for r in batch.to_pylist():
+                where, i = f"images/{path.name} row {i}", i + 1
+                try:
+                    data, name = image_value(r["image"], path.parent, writer)
+                    uid = writer.add(data, name, f"{where} image")
+                except (ImageReadError, ValueError) as exc:
+                    bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
+                    continue
+                writer.by_uid[r["uid"]] = uid
+                img = writer.images[uid]
+                img.context = r.get("context")
+                img.excluded = bool(r.get("excluded"))
+                img.exclusion_reason = r.get("exclusion_reason") or None
+                img.prior_mu, img.prior_sigma = r.get("prior_mu"), r.get("prior_sigma")
+    return bad
+
+
 def read_log_tables(folder: Path, writer: ImageWriter) -> tuple[list[ImportedVote], list[str]]:
     """Our ``votes`` + ``images`` tables: images (with their state) first, then the log."""
     import pyarrow.parquet as pq
 
-    bad = []
-    by_old_uid: dict[str, str] = {}
-    for path in sorted((folder / CONFIG_DIRS["images"]).glob("*.parquet")):
-        for i, r in enumerate(pq.read_table(path).to_pylist()):
-            where = f"images/{path.name} row {i}"
-            try:
-                data, name = image_value(r["image"], path.parent)
-                uid = writer.add(data, name, f"{where} image")
-            except (ImageReadError, ValueError) as exc:
-                bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
-                continue
-            by_old_uid[r["uid"]] = uid
-            img = writer.images[uid]
-            img.context = r.get("context")
-            img.excluded = bool(r.get("excluded"))
-            img.exclusion_reason = r.get("exclusion_reason") or None
-            img.prior_mu, img.prior_sigma = r.get("prior_mu"), r.get("prior_sigma")
+    bad = read_image_table(folder, writer)
+    by_old_uid = writer.by_uid
     votes = []
     for path in sorted((folder / CONFIG_DIRS["votes"]).glob("*.parquet")):
-        for i, r in enumerate(pq.read_table(path).to_pylist()):
-            left, right = by_old_uid.get(r["image_0_uid"]), by_old_uid.get(r["image_1_uid"])
-            if left is None or right is None:
-                bad.append(f"votes/{path.name} row {i}: an image of this vote was left out above")
-                continue
-            votes.append(
-                ImportedVote(
-                    left,
-                    right,
-                    labels_outcome(r["label_0"], r["label_1"]),
-                    r.get("labeler"),
-                    r.get("created_at"),
-                    r.get("response_ms"),
+        pf, i = pq.ParquetFile(path), 0
+        for batch in pf.iter_batches(batch_size=10_000):
+            for r in batch.to_pylist():
+                where, i = f"votes/{path.name} row {i}", i + 1
+                left, right = by_old_uid.get(r["image_0_uid"]), by_old_uid.get(r["image_1_uid"])
+                if left is None or right is None:
+                    bad.append(f"{where}: an image of this vote was left out above")
+                    continue
+                votes.append(
+                    ImportedVote(
+                        left,
+                        right,
+                        labels_outcome(r["label_0"], r["label_1"]),
+                        r.get("labeler"),
+                        r.get("created_at"),
+                        r.get("response_ms"),
+                    )
                 )
-            )
     return votes, bad
 
 
 def read_joyquality(path: Path, writer: ImageWriter) -> tuple[list[ImportedVote], int, list[str]]:
     """JoyQuality's ``{"train": [[winner, loser, label], ...], "test": [...]}``, train first.
 
-    Paths are read as given, relative ones from the JSON file's folder; label 1 means
-    the first image won (the upstream meaning), 0 the second, 0.5 a tie.
+    Read by :mod:`common.joyquality_json`, the reader training uses too: label 1 means
+    the first image won, -1 the second (upstream's meaning), 0.5 a tie; rows with any
+    other label, or paths that cannot be read, are reported by row and left out.
     """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ImportFormatError(f"{path.name} is not readable JSON ({exc})") from exc
-    if not isinstance(doc, dict) or not any(
-        isinstance(doc.get(s), list) for s in ("train", "test")
-    ):
-        raise ImportFormatError(
-            f"{path.name} is not a JoyQuality dataset: expected "
-            '{"train": [[winner, loser, 1], ...], "test": [...]}'
-        )
+        doc = jq.read_document(path)
+    except jq.JoyQualityFormatError as exc:
+        raise ImportFormatError(str(exc)) from exc
     votes, bad, rows = [], [], 0
-    for split in ("train", "test"):
-        for i, entry in enumerate(doc.get(split) or []):
-            rows += 1
-            where = f"{split}[{i}]"
-            if not (isinstance(entry, list) and len(entry) in (2, 3)):
-                bad.append(f"{where}: expected [winner, loser, 1], got {entry!r:.80}")
-                continue
-            label = float(entry[2]) if len(entry) == 3 else 1.0
-            record = {"a": entry[0], "b": entry[1], "l0": label, "l1": 1.0 - label}
-            vote = _pair_vote(record, ("a", "b"), ("l0", "l1"), writer, path.parent, where)
-            (bad if isinstance(vote, str) else votes).append(vote)
+    for row in jq.iter_rows(doc, path.parent, writer.resolve_path):
+        rows += 1
+        if isinstance(row, jq.RowError):
+            bad.append(str(row))
+            continue
+        record = {"a": row.first, "b": row.second, "l0": row.p_first, "l1": 1.0 - row.p_first}
+        vote = _pair_vote(record, ("a", "b"), ("l0", "l1"), writer, path.parent, row.where)
+        (bad if isinstance(vote, str) else votes).append(vote)
     return votes, rows, bad
 
 
 def load_source(
-    source: str | Path, images_dir: Path, *, token: str | None = None, split: str | None = None
+    source: str | Path,
+    images_dir: Path,
+    *,
+    token: str | None = None,
+    split: str | None = None,
+    resolve_path: ResolvePath = relative_to_file,
 ) -> Loaded:
-    """Read any accepted source; a string that is not an existing path is a Hub repo id."""
+    """Read any accepted source; a string that is not an existing path is a Hub repo id.
+
+    ``resolve_path(cell, base)`` turns an image path found in a cell into the file to
+    read (raise ``ValueError`` to refuse it; the row is reported and left out).
+    """
     path = Path(source)
+    writer = ImageWriter(images_dir, resolve_path)
     if not path.exists():
         from ranker.hub import download_dataset
 
         with tempfile.TemporaryDirectory(prefix="pstudio-import-") as tmp:
             folder = download_dataset(str(source), tmp, token=token, split=split)
-            loaded = _load_folder(folder, ImageWriter(images_dir))
+            loaded = _load_folder(folder, writer)
         loaded.name_hint = str(source).rsplit("/", 1)[-1]
         return loaded
-    writer = ImageWriter(images_dir)
     if path.suffix.lower() == ".zip":
         with tempfile.TemporaryDirectory(prefix="pstudio-import-") as tmp:
             loaded = _load_folder(extract_zip(path, Path(tmp)), writer)
@@ -398,6 +434,7 @@ def _load_folder(folder: Path, writer: ImageWriter) -> Loaded:
         elif not files:
             raise ImportFormatError(f"{folder.name} holds no Parquet or JoyQuality JSON files")
         else:
+            image_bad = read_image_table(folder, writer)  # pairs by uid look images up here
             layout, votes, rows, bad, hints = read_pairs_parquet(files, writer, folder)
-            loaded = Loaded(layout, votes, writer.images, {**hints, **meta}, rows, bad)
+            loaded = Loaded(layout, votes, writer.images, {**hints, **meta}, rows, image_bad + bad)
     return loaded

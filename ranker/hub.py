@@ -2,8 +2,11 @@
 
 With :mod:`ranker.preference_dataset`, :mod:`ranker.dataset_readers` and
 :mod:`ranker.backup_hub`, the only ranker modules that import ``datasets`` or
-``huggingface_hub``. A push builds into a temporary folder and uploads it in one
-commit; the vote log is only read, so a failed push changes nothing locally.
+``huggingface_hub``. A push writes the dataset into a temporary folder, streaming
+(memory bounded by a row group), and uploads it with ``upload_folder``: in
+huggingface_hub 2.x that is the way for big folders too (``upload_large_folder`` is
+gone): with ``hf_xet`` it streams files, splits a large folder into several commits
+and resumes a re-run. The vote log is only read, so a failed push changes nothing.
 
 Example:
     >>> push_dataset(project, "me/my-prefs", private=True)   # doctest: +SKIP
@@ -155,8 +158,9 @@ def push_dataset(
     """Build the project's dataset and upload it as a dataset repo (created if needed).
 
     The token is checked before anything is built; the dataset is written to a
-    temporary folder and uploaded in one commit (old shards are replaced). Errors
-    are :class:`HubError` saying whether the token, the network or the repo failed.
+    temporary folder and uploaded (old shards are replaced; a large folder may take
+    several commits). Errors are :class:`HubError` saying whether the token, the
+    network or the repo failed.
     """
     repo_id = check_repo_id(repo_id)
     token = resolve_token(token)
@@ -205,6 +209,7 @@ def download_dataset(
             f"**/{split}-*.parquet",
             f"{split}-*.parquet",
             f"**/{split}/*.parquet",
+            f"{CONFIG_DIRS['images']}/*.parquet",  # pairs name their images by uid
         ]
     else:
         patterns = ["*.json", "README.md", "*.parquet", "**/*.parquet"]

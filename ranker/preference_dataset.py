@@ -1,9 +1,15 @@
-"""A project's preference dataset as ``datasets`` objects, and its local files.
+"""A project's preference dataset as files: each image stored once, pairs by uid.
 
-Built in memory from :mod:`ranker.dataset`'s plain tables, with every image's bytes
-embedded (read once per image; each pair row holds its own copy, as in Pick-a-Pic).
-Written as a Parquet folder that ``datasets.load_dataset`` reads unchanged, as
-JoyQuality's training JSON, or as TRL ``chosen``/``rejected`` pairs.
+Built from :mod:`ranker.dataset`'s plain tables. The published folder holds the pair
+tables (``data/``: image uids and labels, a small row per vote), every image once with
+its rating (``images/``) and the vote log (``votes/``), so its size is about the image
+bytes plus ~100 bytes per vote. Everything is written streaming
+(:class:`ranker.parquet_shards.ShardWriter`): an image's bytes are read from its file
+when its row is written, so memory is bounded by a row group, not by the project.
+
+Opt-in exports, streamed the same way: Pick-a-Pic-style pair rows with both images
+embedded (:func:`export_embedded`), JoyQuality's training JSON, TRL ``chosen``/
+``rejected`` pairs.
 
 Example:
     >>> ds = build_preference_dataset(project, test_fraction=0.1, seed=0)  # doctest: +SKIP
@@ -15,15 +21,15 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, Features, Image, Value
 
 from ranker.contracts import (
+    EMBEDDED_IMAGE_COLUMNS,
     IMAGES_COLUMNS,
     IMAGES_EXTRA_COLUMNS,
     PAIRS_COLUMNS,
@@ -33,52 +39,26 @@ from ranker.contracts import (
     TRL_EXTRA_COLUMNS,
     VOTES_COLUMNS,
 )
-from ranker.dataset import (
-    CONFIG_DIRS,
-    PreferenceTables,
-    SplitReport,
-    build_tables,
-    config_splits,
-)
+from ranker.dataset import CONFIG_DIRS, PreferenceTables, SplitReport, build_tables, config_splits
 from ranker.dataset_card import dataset_card
 from ranker.errors import StudioError
+from ranker.parquet_shards import IMAGE_GROUP_BYTES, PAIR_GROUP_BYTES, ShardWriter
 
-SHARD_BYTES = 400 * 1024**2  # Parquet shard size on the Hub (its viewer likes < 500 MB)
 PROJECT_FORMAT = "preference-studio-dataset"
+FORMAT_VERSION = 2  # 2: images stored once, pairs by uid; 1: images embedded in pairs
 
 _STR, _F64, _I64 = Value("string"), Value("float64"), Value("int64")
 # The type of every column; the column names and their order come from ranker.contracts.
 COLUMN_TYPES = {
-    "image_0": Image(),
-    "image_1": Image(),
-    "image": Image(),
-    "chosen": Image(),
-    "rejected": Image(),
-    "prompt": _STR,
-    "image_0_uid": _STR,
-    "image_1_uid": _STR,
-    "best_image_uid": _STR,
-    "uid": _STR,
-    "label_0": _F64,
-    "label_1": _F64,
-    "labeler": _STR,
-    "created_at": _F64,
-    "instruction": _STR,
-    "project": _STR,
-    "response_ms": _F64,
-    "mu": _F64,
-    "sigma": _F64,
-    "conservative": _F64,
-    "wins": _I64,
-    "losses": _I64,
-    "ties": _I64,
-    "comparisons": _I64,
+    **dict.fromkeys(("image_0", "image_1", "image", "chosen", "rejected"), Image()),
+    **dict.fromkeys(
+        ("prompt", "image_0_uid", "image_1_uid", "best_image_uid", "uid", "labeler"), _STR
+    ),
+    **dict.fromkeys(("instruction", "project", "exclusion_reason", "context", "split"), _STR),
+    **dict.fromkeys(("label_0", "label_1", "created_at", "response_ms"), _F64),
+    **dict.fromkeys(("mu", "sigma", "conservative", "prior_mu", "prior_sigma"), _F64),
+    **dict.fromkeys(("wins", "losses", "ties", "comparisons"), _I64),
     "excluded": Value("bool"),
-    "exclusion_reason": _STR,
-    "context": _STR,
-    "split": _STR,
-    "prior_mu": _F64,
-    "prior_sigma": _F64,
 }
 
 
@@ -87,115 +67,115 @@ def _features(columns: tuple[str, ...]) -> Features:
 
 
 PAIRS_FEATURES = _features(PAIRS_COLUMNS + PAIRS_EXTRA_COLUMNS)
+EMBEDDED_PAIRS_FEATURES = _features(EMBEDDED_IMAGE_COLUMNS + PAIRS_COLUMNS + PAIRS_EXTRA_COLUMNS)
 IMAGES_FEATURES = _features(IMAGES_COLUMNS + IMAGES_EXTRA_COLUMNS)
 VOTES_FEATURES = _features(VOTES_COLUMNS)
+TRL_FEATURES = _features(TRL_COLUMNS + TRL_EXTRA_COLUMNS)
 
 
 # --- build ---------------------------------------------------------------------------------
 @dataclass
 class PreferenceDataset:
-    """Pairs (train/test), the images table and the vote log as ``datasets.Dataset`` objects.
+    """A project's dataset: the plain tables, with ``datasets`` views made on demand.
 
-    Indexable like a ``DatasetDict``: ``ds["train"]``, ``ds["test"]``, ``ds["images"]``,
-    ``ds["votes"]``. ``tables`` keeps the plain rows and the split report.
+    Indexable like a ``DatasetDict``: ``ds["train"]``, ``ds["test"]`` (pairs by uid),
+    ``ds["images"]`` (each image once; its cell points at the project file, decoded
+    lazily), ``ds["votes"]``. No image bytes are held: writers read them per row.
     """
 
-    train: Dataset
-    test: Dataset
-    images: Dataset
-    votes: Dataset
     tables: PreferenceTables
-    blobs: dict[str, bytes]
+    _views: dict[str, Dataset] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, key: str) -> Dataset:
         if key not in self.keys():
             raise KeyError(f"{key!r}: a preference dataset has {', '.join(self.keys())}")
-        return getattr(self, key)
+        if key not in self._views:
+            self._views[key] = self._view(key)
+        return self._views[key]
 
     def keys(self) -> tuple[str, ...]:
         return ("train", "test", "images", "votes")
+
+    def _view(self, key: str) -> Dataset:
+        if key == "images":
+            rows = [{**r, "image": self.image_ref(r["uid"])} for r in self.tables.images]
+            return _from_rows(rows, IMAGES_FEATURES)
+        if key == "votes":
+            return _from_rows(self.tables.votes, VOTES_FEATURES)
+        return _from_rows(self.tables.pairs[key], PAIRS_FEATURES)
 
     @property
     def report(self) -> SplitReport:
         return self.tables.report
 
-    def card(self, repo_id: str | None = None) -> str:
-        return dataset_card(self.tables, repo_id)
+    def card(self, repo_id: str | None = None, embedded: bool = False) -> str:
+        return dataset_card(self.tables, repo_id, embedded=embedded)
+
+    def image_ref(self, uid: str) -> dict:
+        """An ``Image`` cell naming the project file (read when decoded)."""
+        return {"bytes": None, "path": self.tables.files[uid].path}
 
     def image(self, uid: str) -> dict:
-        """The ``datasets`` Image value of one image: its bytes and file name."""
-        return {"bytes": self.blobs[uid], "path": self.tables.files[uid].name}
+        """The ``Image`` cell with the bytes embedded, read from the file now."""
+        f = self.tables.files[uid]
+        try:
+            return {"bytes": Path(f.path).read_bytes(), "path": f.name}
+        except OSError as exc:
+            raise StudioError(f"image {f.path} cannot be read ({exc.strerror or exc})") from exc
 
 
 def build_preference_dataset(
     project, test_fraction: float = 0.1, seed: int = 0, labelers: str = "publish"
 ) -> PreferenceDataset:
-    """A project's non-undone votes as an in-memory preference dataset (no files written).
+    """A project's non-undone votes as a preference dataset (no files written).
 
     ``project`` is a :class:`ranker.service.ProjectSession`; ``labelers`` is
-    ``"publish"``, ``"hash"`` or ``"drop"``. Image bytes are embedded (read once per
-    image; a pair row holds its own copy, as in Pick-a-Pic).
+    ``"publish"``, ``"hash"`` or ``"drop"``. Every image file is checked now, so a
+    missing one fails before anything is written; its bytes are read when written.
     """
     return dataset_from_tables(build_tables(project, test_fraction, seed, labelers))
 
 
 def dataset_from_tables(tables: PreferenceTables) -> PreferenceDataset:
-    ds = PreferenceDataset(None, None, None, None, tables, _read_images(tables))
-
-    def pairs(rows: list[dict]) -> Dataset:
-        full = [
-            {**r, "image_0": ds.image(r["image_0_uid"]), "image_1": ds.image(r["image_1_uid"])}
-            for r in rows
-        ]
-        return _from_rows(full, PAIRS_FEATURES)
-
-    ds.train, ds.test = pairs(tables.pairs["train"]), pairs(tables.pairs["test"])
-    ds.images = _from_rows(
-        [{**r, "image": ds.image(r["uid"])} for r in tables.images], IMAGES_FEATURES
-    )
-    ds.votes = _from_rows(tables.votes, VOTES_FEATURES)
-    return ds
-
-
-def _from_rows(rows: list[dict], features: Features) -> Dataset:
-    return Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
-
-
-def _read_images(tables: PreferenceTables) -> dict[str, bytes]:
-    blobs, missing = {}, []
-    for uid, f in tables.files.items():
-        try:
-            blobs[uid] = Path(f.path).read_bytes()
-        except OSError as exc:
-            missing.append(f"{f.path} ({exc.strerror or exc})")
+    missing = [f"{f.path} (not a file)" for f in tables.files.values() if not Path(f.path).is_file()]
     if missing:
         shown = "; ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise StudioError(
             f"{len(missing)} image files of project {tables.project!r} cannot be read, so the "
             f"dataset cannot embed them: {shown}. Put them back or re-add the folder."
         )
-    return blobs
+    return PreferenceDataset(tables)
 
 
-# --- local exports -------------------------------------------------------------------------
+def _from_rows(rows: list[dict], features: Features) -> Dataset:
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
+
+
+# --- the published folder --------------------------------------------------------------------
 def save_parquet(ds: PreferenceDataset, folder: str | Path, repo_id: str | None = None) -> Path:
     """Write the dataset folder: Parquet shards per config, README card, project file.
 
-    ``datasets.load_dataset(str(folder))`` and
-    ``load_dataset("parquet", data_files=str(folder / "data/train-*.parquet"))`` both
-    load it unchanged. An existing folder's tables are replaced.
+    ``datasets.load_dataset(str(folder))`` loads the pairs, ``load_dataset(str(folder),
+    "images")`` the images (the card shows the join by uid). An existing folder's
+    tables are replaced. Memory stays bounded by a row group (about 1 MB of images).
     """
     folder = Path(folder)
     for sub in CONFIG_DIRS.values():
         shutil.rmtree(folder / sub, ignore_errors=True)
-    tables = {
-        "default": {"train": ds.train, "test": ds.test},
-        "images": {"train": ds.images},
-        "votes": {"train": ds.votes},
-    }
-    for config, splits in config_splits(ds.tables).items():
-        for split in splits:
-            _write_shards(tables[config][split], folder / CONFIG_DIRS[config], split)
+    splits = config_splits(ds.tables)
+    for split in splits["default"]:
+        with ShardWriter(folder / CONFIG_DIRS["default"], split, PAIRS_FEATURES) as out:
+            for row in ds.tables.pairs[split]:
+                out.add(row)
+    with ShardWriter(
+        folder / CONFIG_DIRS["images"], "train", IMAGES_FEATURES, group_bytes=IMAGE_GROUP_BYTES
+    ) as out:
+        for row in ds.tables.images:
+            image = ds.image(row["uid"])
+            out.add({**row, "image": image}, nbytes=len(image["bytes"]))
+    with ShardWriter(folder / CONFIG_DIRS["votes"], "train", VOTES_FEATURES) as out:
+        for row in ds.tables.votes:
+            out.add(row)
     (folder / "README.md").write_text(ds.card(repo_id), encoding="utf-8")
     (folder / PROJECT_FILE).write_text(json.dumps(project_metadata(ds.tables), indent=1))
     return folder
@@ -206,7 +186,7 @@ def project_metadata(tables: PreferenceTables) -> dict:
     r = tables.report
     return {
         "format": PROJECT_FORMAT,
-        "version": 1,
+        "version": FORMAT_VERSION,
         "project": tables.project,
         "instruction": tables.instruction,
         "settings": tables.settings,
@@ -216,12 +196,29 @@ def project_metadata(tables: PreferenceTables) -> dict:
     }
 
 
-def _write_shards(ds: Dataset, folder: Path, split: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    n = max(1, math.ceil(ds.data.nbytes / SHARD_BYTES))
-    for i in range(n):
-        shard = ds.shard(n, i, contiguous=True) if n > 1 else ds
-        shard.to_parquet(str(folder / f"{split}-{i:05d}-of-{n:05d}.parquet"))
+# --- opt-in exports ---------------------------------------------------------------------------
+def export_embedded(ds: PreferenceDataset, folder: str | Path) -> Path:
+    """Pick-a-Pic-style pairs: both images embedded in every row (``data/{split}-*``).
+
+    Convenient for tools that want one self-contained row per vote; its size grows
+    with votes x image size, so it is opt-in. Streamed: rows are written in groups of
+    about 64 MB, each pair's images read from their files as the row is written.
+    """
+    folder = Path(folder)
+    shutil.rmtree(folder / CONFIG_DIRS["default"], ignore_errors=True)
+    for split in config_splits(ds.tables)["default"]:
+        with ShardWriter(
+            folder / CONFIG_DIRS["default"],
+            split,
+            EMBEDDED_PAIRS_FEATURES,
+            group_bytes=PAIR_GROUP_BYTES,
+        ) as out:
+            for row in ds.tables.pairs[split]:
+                i0, i1 = ds.image(row["image_0_uid"]), ds.image(row["image_1_uid"])
+                out.add({**row, "image_0": i0, "image_1": i1}, len(i0["bytes"]) + len(i1["bytes"]))
+    (folder / "README.md").write_text(ds.card(embedded=True), encoding="utf-8")
+    (folder / PROJECT_FILE).write_text(json.dumps(project_metadata(ds.tables), indent=1))
+    return folder
 
 
 def winner_first(rows: list[dict]) -> Iterator[tuple[str, str]]:
@@ -241,9 +238,9 @@ def export_joyquality(
 ) -> Path:
     """JoyQuality's training file: ``{"train": [[winner, loser, 1], ...], "test": [...]}``.
 
-    The images are written beside it (``images/<uid>.<ext>``); ties have no place in
-    this format and are left out. Paths are absolute unless ``relative_paths`` (then
-    they are relative to the JSON file's folder: run the trainer from there).
+    The images are copied beside it (``images/<uid>.<ext>``); ties have no place in
+    upstream's format and are left out. Paths are absolute unless ``relative_paths``
+    (then relative to the JSON file's folder: run upstream's trainer from there).
     """
     folder = Path(folder).resolve()
     image_dir = folder / "images"
@@ -252,10 +249,10 @@ def export_joyquality(
 
     def path_of(uid: str) -> str:
         if uid not in written:
-            suffix = Path(ds.tables.files[uid].name).suffix.lower() or ".img"
-            target = image_dir / f"{uid}{suffix}"
+            f = ds.tables.files[uid]
+            target = image_dir / f"{uid}{Path(f.name).suffix.lower() or '.img'}"
             if not target.exists():
-                target.write_bytes(ds.blobs[uid])
+                shutil.copyfile(f.path, target)
             written[uid] = str(target.relative_to(folder) if relative_paths else target)
         return written[uid]
 
@@ -268,24 +265,14 @@ def export_joyquality(
     return target
 
 
-def trl_dataset(ds: PreferenceDataset) -> dict[str, Dataset]:
-    """TRL-style ``chosen`` / ``rejected`` image pairs per split, with the instruction as
-    ``prompt`` (ties left out)."""
-    features = _features(TRL_COLUMNS + TRL_EXTRA_COLUMNS)
-    out = {}
-    for split in ("train", "test"):
-        rows = [
-            {"chosen": ds.image(w), "rejected": ds.image(lo), "prompt": ds.tables.instruction}
-            for w, lo in winner_first(ds.tables.pairs[split])
-        ]
-        out[split] = _from_rows(rows, features)
-    return out
-
-
 def export_trl(ds: PreferenceDataset, folder: str | Path) -> Path:
-    """Write the TRL pairs as Parquet (``train.parquet``, ``test.parquet``)."""
+    """TRL-style ``chosen``/``rejected`` image pairs per split (``train-*.parquet``,
+    ``test-*.parquet``), the instruction as ``prompt``, ties left out; streamed."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, table in trl_dataset(ds).items():
-        table.to_parquet(str(folder / f"{split}.parquet"))
+    for split in ("train", "test"):
+        with ShardWriter(folder, split, TRL_FEATURES, group_bytes=PAIR_GROUP_BYTES) as out:
+            for w, lo in winner_first(ds.tables.pairs[split]):
+                chosen, rejected = ds.image(w), ds.image(lo)
+                row = {"chosen": chosen, "rejected": rejected, "prompt": ds.tables.instruction}
+                out.add(row, len(chosen["bytes"]) + len(rejected["bytes"]))
     return folder

@@ -19,13 +19,13 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from model.preprocess import open_image, to_uint8_tensor
-from training.data import ImageSource, Pairs, TableImage
+from training.data import ImageSource, Pairs, ParquetCell
 from training.robustness import damaged_pair
 
 
 def read_image(source: ImageSource, name: str):
     """Decode one image source (path, bytes or table cell) into an RGB PIL image."""
-    if isinstance(source, TableImage):
+    if isinstance(source, ParquetCell):
         source = source.read()
     return open_image(source, name=name)
 

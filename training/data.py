@@ -5,7 +5,10 @@ Three sources end in the same :class:`PreferenceData`:
 - a JoyQuality JSON file (``{"train": [[winner, loser, 1], ...], "test": [...]}``);
 - a dataset published by the Dataset tab (local Parquet folder or Hub id): a ``pairs``
   table with ``train``/``test`` splits and an ``images`` table (``ranker.contracts``);
-- a ranking project, turned into those same tables by ``ranker.hub`` in memory.
+- a ranking project, written as that same layout first (``training.sources``).
+
+Published tables are read by :mod:`training.published`; images stay in their Parquet
+cells (:class:`ParquetCell`) until a worker needs them.
 
 Everything is checked before a model is loaded: empty splits, missing files and
 unreadable labels raise :class:`DataError` naming what is wrong. No torch here.
@@ -19,14 +22,15 @@ Example::
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common import joyquality_json as jq
+from common.joyquality_json import ResolvePath, relative_to_file
 from training.metrics import bradley_terry_fit
 
 HUMAN_RANKING_BT = "Bradley-Terry fit of the test pairs"
@@ -37,32 +41,61 @@ class DataError(ValueError):
 
 
 @dataclass(frozen=True)
-class TableImage:
-    """An image stored in a table row (memory-mapped Arrow), read only when needed."""
+class ParquetCell:
+    """An image held in one cell of a Parquet file, read only when a worker needs it.
 
-    table: Any  # datasets.Dataset with the column cast to Image(decode=False)
+    Reading decodes one row group of one column (published image shards keep row groups
+    near 1 MB, so that is about one image), never the table: memory stays bounded by a
+    row group whatever the dataset's size. Picklable, so DataLoader workers read it too.
+    """
+
+    file: str
+    row_group: int
     row: int
     column: str
+    resolve_path: ResolvePath = relative_to_file
 
     def read(self) -> bytes:
-        cell = self.table[self.row][self.column]
-        data = cell.get("bytes") if isinstance(cell, dict) else cell
-        if data:
-            return data
-        path = cell.get("path") if isinstance(cell, dict) else None
-        if path and Path(path).is_file():
-            return Path(path).read_bytes()
-        raise DataError(f"row {self.row} of column {self.column!r} holds no image bytes")
+        cell = _row_group(self.file, self.row_group, self.column).column(0)[self.row].as_py()
+        where = f"{Path(self.file).name} row group {self.row_group} row {self.row}"
+        return cell_bytes(cell, Path(self.file).parent, where, self.column, self.resolve_path)
 
 
-ImageSource = str | bytes | TableImage
+def cell_bytes(cell: Any, base: Path, where: str, column: str, resolve: ResolvePath) -> bytes:
+    """The image bytes of a cell: an Image struct, raw bytes, or a path (the one place a
+    cell's path is resolved, relative paths from ``base``)."""
+    data = cell.get("bytes") if isinstance(cell, dict) else cell
+    if isinstance(data, bytes) and data:
+        return data
+    path = cell.get("path") if isinstance(cell, dict) else cell if isinstance(cell, str) else None
+    if path:
+        try:
+            return Path(resolve(path, base)).read_bytes()
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{where}: image {path!r} cannot be read ({exc})") from None
+    raise DataError(f"{where}: column {column!r} holds no image bytes")
+
+
+@lru_cache(maxsize=2)
+def _row_group(file: str, row_group: int, column: str):
+    return _parquet_file(file).read_row_group(row_group, columns=[column])
+
+
+@lru_cache(maxsize=16)
+def _parquet_file(file: str):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(file)
+
+
+ImageSource = str | bytes | ParquetCell
 
 
 def image_file(source: ImageSource) -> str | io.BytesIO:
     """What ``PIL.Image.open`` takes for a source: a path or an in-memory file."""
     if isinstance(source, str):
         return source
-    if isinstance(source, TableImage):
+    if isinstance(source, ParquetCell):
         source = source.read()
     return io.BytesIO(source)
 
@@ -180,43 +213,37 @@ def _label(value: Any, where: str) -> float:
     return label
 
 
-def read_json_pairs(path: str | Path) -> PreferenceData:
-    """Read a JoyQuality JSON file; relative image paths are relative to the file.
+def read_json_pairs(path: str | Path, resolve_path: ResolvePath = relative_to_file) -> PreferenceData:
+    """Read a JoyQuality JSON file (:mod:`common.joyquality_json`, shared with the import).
 
-    The label is the probability that the first image won: upstream writes 1 (winner
-    first); 0 and 0.5 (a tie) are accepted too. The human ranking of the test images is a
-    Bradley-Terry fit of the test pairs, since the file carries no rating of its own.
+    Labels as upstream means them: 1 the first image won, -1 the second; 0.5 is our tie;
+    anything else is refused naming the row. Relative paths are read from the file's
+    folder. The human ranking of the test images is a Bradley-Terry fit of the test
+    pairs, since the file carries no rating of its own.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such JSON file")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or "train" not in doc or "test" not in doc:
-        raise DataError(f'{path}: expected {{"train": [[winner, loser, 1], ...], "test": [...]}}')
+        doc = jq.read_document(path)
+    except jq.JoyQualityFormatError as exc:
+        raise DataError(str(exc)) from None
+    if any(split not in doc for split in jq.SPLITS):
+        raise DataError(f"{path}: expected {jq.EXPECTED}")
     index = _Index()
-    splits: dict[str, Pairs] = {}
-    for split in ("train", "test"):
-        rows = doc[split]
-        if not isinstance(rows, list):
-            raise DataError(f"{path}: {split!r} must be a list of [winner, loser, label]")
-        a, b, y = [], [], []
-        for n, row in enumerate(rows):
-            where = f"{path.name} {split}[{n}]"
-            if not isinstance(row, Sequence) or isinstance(row, str) or len(row) not in (2, 3):
-                raise DataError(f"{where}: expected [winner_path, loser_path, label]")
-            files = []
-            for item in row[:2]:
-                if not isinstance(item, str) or not item:
-                    raise DataError(f"{where}: {item!r} is not an image path")
-                file = Path(item) if Path(item).is_absolute() else path.parent / item
-                files.append(str(file.resolve()))
-            a.append(index.add(files[0], files[0]))
-            b.append(index.add(files[1], files[1]))
-            y.append(_label(row[2] if len(row) == 3 else 1, where))
-        splits[split] = Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
+    columns: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in jq.SPLITS}
+    for row in jq.iter_rows(doc, path.parent, resolve_path):
+        if isinstance(row, jq.RowError):
+            raise DataError(f"{path.name} {row}")
+        a, b, y = columns[row.split]
+        first, second = str(Path(row.first).resolve()), str(Path(row.second).resolve())
+        a.append(index.add(first, first))
+        b.append(index.add(second, second))
+        y.append(row.p_first)
+    splits = {
+        s: Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
+        for s, (a, b, y) in columns.items()
+    }
     data = PreferenceData(
         keys=index.keys,
         sources=index.sources,
@@ -229,78 +256,3 @@ def read_json_pairs(path: str | Path) -> PreferenceData:
     data.check()
     data.human = _bt_human(data.test)
     return data
-
-
-def from_tables(
-    pairs: Mapping[str, Any],
-    images: Any | None = None,
-    *,
-    rank_by: str = "mu",
-    description: str = "preference dataset",
-) -> PreferenceData:
-    """Build :class:`PreferenceData` from our published layout (``ranker.contracts``).
-
-    ``pairs`` maps split name (``train``, ``test``) to a ``datasets.Dataset`` with
-    ``image_0``, ``image_1`` (Image feature), ``image_0_uid``, ``image_1_uid`` and
-    ``label_0``; ``images`` is the images table (``uid``, ``image``, ``mu``,
-    ``conservative``...) whose ``rank_by`` column ranks the test images. Without it the
-    ranking is a Bradley-Terry fit of the test pairs.
-    """
-    from datasets import Image
-
-    for split in ("train", "test"):
-        if split not in pairs:
-            raise DataError(f"{description}: no {split!r} split in the pairs table")
-    index = _Index()
-    lookup: dict[str, TableImage] = {}
-    if images is not None and "image" in images.column_names and len(images):
-        table = images.cast_column("image", Image(decode=False))
-        for row, uid in enumerate(table["uid"]):
-            lookup[str(uid)] = TableImage(table, row, "image")
-    splits: dict[str, Pairs] = {}
-    for split in ("train", "test"):
-        table = pairs[split]
-        needed = ("image_0", "image_1", "image_0_uid", "image_1_uid", "label_0")
-        absent = [c for c in needed if c not in table.column_names]
-        if absent:
-            raise DataError(f"{description}: {split} pairs lack columns {absent}")
-        table = table.cast_column("image_0", Image(decode=False))
-        table = table.cast_column("image_1", Image(decode=False))
-        ids: list[list[int]] = [[], []]
-        for side in (0, 1):
-            for row, uid in enumerate(table[f"image_{side}_uid"]):
-                source = lookup.get(str(uid)) or TableImage(table, row, f"image_{side}")
-                ids[side].append(index.add(str(uid), source))
-        labels = [_label(v, f"{description} {split}[{i}]") for i, v in enumerate(table["label_0"])]
-        splits[split] = Pairs(
-            np.array(ids[0], np.int64), np.array(ids[1], np.int64), np.array(labels, np.float32)
-        )
-    data = PreferenceData(
-        keys=index.keys,
-        sources=index.sources,
-        train=splits["train"],
-        test=splits["test"],
-        human={},
-        ranking_name=HUMAN_RANKING_BT,
-        description=description,
-    )
-    data.check()
-    data.human = _table_human(data, images, rank_by)
-    if data.human:
-        data.ranking_name = f"TrueSkill {rank_by} of the test images"
-    else:
-        data.human = _bt_human(data.test)
-    return data
-
-
-def _table_human(data: PreferenceData, images: Any | None, rank_by: str) -> dict[int, float]:
-    if images is None or rank_by not in images.column_names:
-        return {}
-    values = dict(zip(map(str, images["uid"]), images[rank_by], strict=True))
-    human = {}
-    for i in data.test_images():
-        value = values.get(data.keys[i])
-        if value is None:
-            return {}  # an incomplete ranking would bias the correlation: refit instead
-        human[int(i)] = float(value)
-    return human

@@ -2,7 +2,7 @@
 
 ``data_kind`` picks the reader: a JoyQuality JSON file, a published dataset (a local
 folder of Parquet files or a Hub dataset id), or a ranking project, which
-``ranker.hub`` turns into the same pairs/images tables in memory.
+``ranker.hub`` writes as that same layout (streamed, images once) before it is read.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from training.config import TrainConfig
-from training.data import DataError, PreferenceData, from_tables, read_json_pairs
+from training.data import DataError, PreferenceData, read_json_pairs
+from training.published import published_files, read_published
 
-PAIRS_SPLITS = ("train", "test")
 PROJECT_SNAPSHOT = "dataset"
 
 
@@ -42,35 +42,16 @@ def load_data(config: TrainConfig, studio: Any = None) -> PreferenceData:
     return data
 
 
-def _pairs_files(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """Parquet files of the pairs splits and of the images table under ``folder``.
-
-    Our layout (``ranker.dataset.CONFIG_DIRS``): ``data/{train,test}-*.parquet`` for the
-    pairs, ``images/*.parquet`` for the images table; the vote log (``votes/``) is not
-    needed. A folder of other Parquet files is read by split name (``train*``, ``test*``).
-    """
-    pairs: dict[str, list[str]] = {s: [] for s in PAIRS_SPLITS}
-    images = sorted(str(p) for p in (folder / "images").glob("*.parquet"))
-    pair_dir = folder / "data" if (folder / "data").is_dir() else folder
-    for path in sorted(pair_dir.rglob("*.parquet")):
-        top = path.relative_to(folder).parts[0]
-        if top in ("images", "votes"):
-            continue
-        for split in PAIRS_SPLITS:
-            if path.name.startswith(split) or f"{split}" in path.parent.name:
-                pairs[split].append(str(path))
-                break
-    return pairs, images
-
-
 def read_dataset(source: str | Path, *, rank_by: str = "mu") -> PreferenceData:
-    """A dataset published by the Dataset tab, from a local folder or the Hub."""
-    from datasets import load_dataset
+    """A dataset published by the Dataset tab, from a local folder or the Hub.
 
+    Read straight from its Parquet files (:mod:`training.published`): images stay in
+    their cells until a worker reads them.
+    """
     folder = Path(source).expanduser()
     if not folder.is_dir():
         folder = _download_dataset(str(source))
-    pairs_files, image_files = _pairs_files(folder)
+    pairs_files, _ = published_files(folder)
     if not any(pairs_files.values()):
         raise DataError(f"{source}: no pairs Parquet files found (expected data/train-*.parquet)")
     if not pairs_files["train"]:
@@ -80,11 +61,7 @@ def read_dataset(source: str | Path, *, rank_by: str = "mu") -> PreferenceData:
             f"{source}: the test split is empty: it needs pairs whose two images are both "
             "test images; collect more votes or raise the test fraction"
         )
-    pairs = load_dataset("parquet", data_files=pairs_files)
-    images = None
-    if image_files:
-        images = load_dataset("parquet", data_files={"images": image_files})["images"]
-    return from_tables(pairs, images, rank_by=rank_by, description=f"dataset {source}")
+    return read_published(folder, rank_by=rank_by, description=f"dataset {source}")
 
 
 def _download_dataset(repo_id: str) -> Path:

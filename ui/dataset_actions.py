@@ -21,7 +21,8 @@ from ui.context import StudioContext
 from ui.identity import is_owner, owner_error
 
 EXPORT_FORMATS = {
-    "parquet": "Parquet dataset folder (load_dataset-ready, with card)",
+    "parquet": "Parquet dataset folder (load_dataset-ready, with card; each image once)",
+    "parquet-embedded": "Pick-a-Pic-style Parquet pairs, both images in every row (large)",
     "joyquality": "JoyQuality training JSON + images (winner first, ties left out)",
     "trl": "TRL chosen/rejected Parquet (ties left out)",
 }
@@ -88,6 +89,7 @@ def export(
     """Write the export under ``exports_dir`` and return the path of its zip."""
     from ranker.preference_dataset import (
         build_preference_dataset,
+        export_embedded,
         export_joyquality,
         export_trl,
         save_parquet,
@@ -104,6 +106,8 @@ def export(
     folder = ctx.exports_dir / f"{_slug(project)}-{fmt}-{stamp}"
     if fmt == "parquet":
         save_parquet(ds, folder)
+    elif fmt == "parquet-embedded":
+        export_embedded(ds, folder)
     elif fmt == "joyquality":
         export_joyquality(ds, folder, relative_paths=True)
     else:

@@ -1,8 +1,10 @@
-"""The preference dataset as datasets objects and files: Parquet, JoyQuality JSON, TRL."""
+"""The preference dataset as datasets objects and files: Parquet (images once, pairs by
+uid), the opt-in embedded export, JoyQuality JSON, TRL."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from datasets import load_dataset
 from PIL import Image
 
 from ranker.contracts import (
+    EMBEDDED_IMAGE_COLUMNS,
     IMAGES_COLUMNS,
     IMAGES_EXTRA_COLUMNS,
     PAIRS_COLUMNS,
@@ -19,6 +22,7 @@ from ranker.contracts import (
 )
 from ranker.preference_dataset import (
     build_preference_dataset,
+    export_embedded,
     export_joyquality,
     export_trl,
     save_parquet,
@@ -36,9 +40,21 @@ def test_columns_follow_the_contract(project):
     assert tuple(ds["train"].column_names) == PAIRS_COLUMNS + PAIRS_EXTRA_COLUMNS
     assert tuple(ds["images"].column_names) == IMAGES_COLUMNS + IMAGES_EXTRA_COLUMNS
     assert tuple(ds["votes"].column_names) == VOTES_COLUMNS
-    assert ds["train"].features["image_0"].__class__.__name__ == "Image"
+    assert not set(EMBEDDED_IMAGE_COLUMNS) & set(ds["train"].column_names)  # pairs by uid
+    assert ds["images"].features["image"].__class__.__name__ == "Image"
     with pytest.raises(KeyError, match="train, test, images, votes"):
         ds["validation"]
+
+
+def _card_snippet(folder: Path, cache: str) -> dict:
+    """Run the dataset card's loading code against the folder; return its variables."""
+    card = (folder / "README.md").read_text()
+    code = card.split("## Load", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    code = code.replace('"path/to/this/folder"', f"{str(folder)!r}")
+    code = code.replace("from datasets import load_dataset", "")  # ours keeps tmp's cache
+    scope: dict = {"load_dataset": partial(load_dataset, cache_dir=cache)}
+    exec(compile(code, "card", "exec"), scope)
+    return scope
 
 
 def test_parquet_folder_loads_unchanged(project, tmp_path):
@@ -50,13 +66,15 @@ def test_parquet_folder_loads_unchanged(project, tmp_path):
     for split in ("train", "test"):
         ours, theirs = ds[split], loaded[split]
         assert theirs.num_rows == ours.num_rows > 0
-        plain = [c for c in ours.column_names if not c.startswith("image_") or "uid" in c]
-        assert theirs.select_columns(plain).to_list() == ours.select_columns(plain).to_list()
-        row = theirs[0]
-        assert isinstance(row["image_0"], Image.Image) and row["image_0"].size == (24, 16)
-        uid = row["image_0_uid"]
+        assert theirs.to_list() == ours.to_list()
+    # the card's own snippet gives a pair's images, joined by uid from the images config
+    scope = _card_snippet(folder, cache)
+    pair, left, right = scope["pair"], scope["left"], scope["right"]
+    assert pair == loaded["train"][0]
+    for uid, image in ((pair["image_0_uid"], left), (pair["image_1_uid"], right)):
+        assert isinstance(image, Image.Image) and image.size == (24, 16)
         original = Image.open(project.image(uid).path)
-        assert list(row["image_0"].convert("RGB").getdata()) == list(original.getdata())
+        assert list(image.convert("RGB").getdata()) == list(original.getdata())
     # labels: 1/0 decided, 0.5/0.5 ties, best image the winner
     for row in loaded["train"].select_columns(
         ["label_0", "label_1", "best_image_uid", "image_0_uid", "image_1_uid"]
@@ -71,10 +89,39 @@ def test_parquet_folder_loads_unchanged(project, tmp_path):
     assert plain.num_rows == ds["train"].num_rows
     images = load_dataset(str(folder), "images", split="train", cache_dir=cache)
     assert images.num_rows == 20 and isinstance(images[0]["image"], Image.Image)
+    assert sorted(images["uid"]) == sorted(img.uid for img in project.images)
     votes = load_dataset(str(folder), "votes", split="train", cache_dir=cache)
     assert votes.num_rows == 90
     meta = json.loads((folder / "preference_studio.json").read_text())
     assert meta["project"] == "demo" and meta["split"]["test_images"] == 4
+    assert meta["version"] == 2
+
+
+def test_images_are_stored_once(project, tmp_path):
+    """The published size is the image bytes plus small rows: no pair holds an image."""
+    folder = save_parquet(build_preference_dataset(project, 0.2, seed=0), tmp_path / "e")
+    image_bytes = sum(Path(img.path).stat().st_size for img in project.images)
+    images = sum(p.stat().st_size for p in (folder / "images").glob("*.parquet"))
+    pairs = sum(p.stat().st_size for p in (folder / "data").glob("*.parquet"))
+    votes = sum(p.stat().st_size for p in (folder / "votes").glob("*.parquet"))
+    assert image_bytes < images < 1.2 * image_bytes + 20_000
+    assert pairs + votes < 90 * 200 + 20_000  # per-vote rows, a few KB of Parquet footer
+    assert not list(folder.rglob(".*.part"))
+
+
+def test_embedded_export_has_both_images_in_every_row(project, tmp_path):
+    ds = build_preference_dataset(project, 0.2, seed=0)
+    folder = export_embedded(ds, tmp_path / "pickapic")
+    loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert set(loaded) == {"train", "test"}
+    for split in ("train", "test"):
+        theirs = loaded[split]
+        assert tuple(theirs.column_names[:2]) == EMBEDDED_IMAGE_COLUMNS
+        assert theirs.select_columns(list(ds[split].column_names)).to_list() == ds[split].to_list()
+        row = theirs[0]
+        for side in (0, 1):
+            original = Image.open(project.image(row[f"image_{side}_uid"]).path)
+            assert list(row[f"image_{side}"].convert("RGB").getdata()) == list(original.getdata())
 
 
 def test_split_is_disjoint_by_image_after_loading(project, tmp_path):
@@ -113,7 +160,7 @@ def test_trl_chosen_is_the_winner(project, tmp_path):
     folder = export_trl(ds, tmp_path / "trl")
     trl = load_dataset(
         "parquet",
-        data_files=str(folder / "train.parquet"),
+        data_files=str(folder / "train-*.parquet"),
         split="train",
         cache_dir=str(tmp_path / "cache"),
     )

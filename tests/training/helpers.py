@@ -43,7 +43,7 @@ def make_quality_task(
     """Write PNGs and a JoyQuality JSON: each clean image beats damaged copies.
 
     Train and test use disjoint source images. Pairs: clean vs its own damaged copy and
-    clean vs another image's damaged copy; half are written loser-first with label 0.
+    clean vs another image's damaged copy; half are written loser-first with label -1 (upstream JoyQuality's format).
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def make_quality_task(
         rows = []
         for i in range(count):
             for j in (i, (i + 1) % count):
-                rows.append([clean[i], bad[j], 1] if rng.random() < 0.5 else [bad[j], clean[i], 0])
+                rows.append([clean[i], bad[j], 1] if rng.random() < 0.5 else [bad[j], clean[i], -1])
         splits[split] = rows
     path = folder / "pairs.json"
     path.write_text(json.dumps(splits))
