@@ -137,7 +137,9 @@ def build_preference_dataset(
 
 
 def dataset_from_tables(tables: PreferenceTables) -> PreferenceDataset:
-    missing = [f"{f.path} (not a file)" for f in tables.files.values() if not Path(f.path).is_file()]
+    missing = [
+        f"{f.path} (not a file)" for f in tables.files.values() if not Path(f.path).is_file()
+    ]
     if missing:
         shown = "; ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise StudioError(

@@ -213,7 +213,9 @@ def _label(value: Any, where: str) -> float:
     return label
 
 
-def read_json_pairs(path: str | Path, resolve_path: ResolvePath = relative_to_file) -> PreferenceData:
+def read_json_pairs(
+    path: str | Path, resolve_path: ResolvePath = relative_to_file
+) -> PreferenceData:
     """Read a JoyQuality JSON file (:mod:`common.joyquality_json`, shared with the import).
 
     Labels as upstream means them: 1 the first image won, -1 the second; 0.5 is our tie;
