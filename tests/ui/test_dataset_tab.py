@@ -72,14 +72,21 @@ def test_preview_counts_and_rows(client):
     assert "configs:" in card
 
 
-def test_export_parquet_zip_loads_with_datasets(client, tmp_path):
+@pytest.mark.parametrize("fmt", ["parquet", "parquet-embedded"])
+def test_export_parquet_zip_loads_with_datasets(client, tmp_path, fmt):
     c, _ = client
-    path = c.predict("cats", "parquet", 0.2, 0, "publish", "", api_name="/dataset_export")
+    path = c.predict("cats", fmt, 0.2, 0, "publish", "", api_name="/dataset_export")
     out = tmp_path / "unzipped"
     with zipfile.ZipFile(path) as zf:
         zf.extractall(out)
     loaded = load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
-    assert loaded["train"].num_rows > 0 and loaded["train"][0]["image_0"].size == (40, 30)
+    assert loaded["train"].num_rows > 0
+    if fmt == "parquet-embedded":  # Pick-a-Pic style: both images in every pair row
+        assert loaded["train"][0]["image_0"].size == (40, 30)
+        return
+    images = load_dataset(str(out), "images", split="train", cache_dir=str(tmp_path / "cache"))
+    row_of = {uid: i for i, uid in enumerate(images["uid"])}
+    assert images[row_of[loaded["train"][0]["image_0_uid"]]]["image"].size == (40, 30)
 
 
 def test_export_needs_the_owner(client, monkeypatch):
