@@ -57,7 +57,7 @@ def make_project(work: Path, n: int, votes: int, kb: int, seed: int = 0) -> dict
     from ranker.store import ImageRow
 
     rng = np.random.default_rng(seed)
-    side = int((kb * 1024 / 1.9) ** 0.5)  # noise JPEG q90: about 1.9 bytes per pixel
+    side = int((kb * 1024 / 0.95) ** 0.5)  # noise JPEG q90: about 0.95 bytes per pixel
     noise = rng.integers(0, 256, size=(side + n, side, 3), dtype=np.uint8)
     folder = work / "images"
     folder.mkdir(parents=True)
@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for i, size in enumerate(args.sizes):
         rows += bench(size, work_root, args.baseline_rev if i == 0 else None, args.baseline_votes)
-    header = "| images | votes | KB | phase | peak RSS MB | seconds | bytes written |"
+    header = "| images | votes | KB/image | phase | peak RSS MB | seconds | bytes written |"
     print(header + "\n|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['images']} | {r['votes']} | {r['kb']} | {r['phase']} | {r['peak_rss_mb']} "
+        kb = r["image_bytes"] / r["images"] / 1024
+        print(f"| {r['images']} | {r['votes']} | {kb:.0f} | {r['phase']} | {r['peak_rss_mb']} "
               f"| {r['seconds']:.1f} | {r['bytes'] / 1e6:.1f} MB |")  # fmt: skip
         if "parquet_bytes" in r:
             print(f"|  |  |  | Parquet {r['parquet_bytes'] / 1e6:.1f} MB vs target "
