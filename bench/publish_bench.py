@@ -16,7 +16,7 @@ with a hidden quality. Each phase runs in its own process, so its peak RSS is it
   two images), run from git at ``--baseline-rev`` on the first size with
   ``--baseline-votes`` votes (it needs about 0.8 MB of RAM per vote at 100 KB).
 
-    nice -n 10 python bench/publish_bench.py --sizes 200:5000:300 2000:50000:500 \\
+    nice -n 10 python bench/publish_bench.py --sizes 200:5000:150 2000:50000:500 \\
         --json publish.json
 """
 
@@ -195,7 +195,7 @@ def bench(size: str, work_root: Path, baseline_rev: str | None, baseline_votes: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", nargs="+", default=["200:5000:300", "2000:50000:500"],
+    parser.add_argument("--sizes", nargs="+", default=["200:5000:150", "2000:50000:500"],
                         help="images:votes:KB per image")  # fmt: skip
     parser.add_argument("--work", default=None, help="folder for generated data (removed after)")
     parser.add_argument("--baseline-rev", default="e9ec29c", help="git revision of the old layout")
