@@ -102,8 +102,11 @@ def generated_pairs(seed: int = FIRST_SEED) -> tuple[torch.Tensor, np.ndarray, n
     return torch.stack(images), np.array(better), np.array(worse)
 
 
-def train_demo_model(seed: int = 0, steps: int = STEPS) -> tuple[JoyQuality, dict[str, float]]:
+def train_demo_model(
+    seed: int = 0, steps: int | None = None
+) -> tuple[JoyQuality, dict[str, float]]:
     """Train the demo model from scratch; returns it (eval mode) and its training accuracy."""
+    steps = STEPS if steps is None else steps
     torch.manual_seed(seed)
     pixels, better, worse = generated_pairs()
     inputs = normalize(pixels)
@@ -133,8 +136,11 @@ def ensure_demo_model(models_dir: str | Path) -> Path:
         return folder
     began = time.perf_counter()
     threads = torch.get_num_threads()
-    model, info = train_demo_model()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # a model this small runs fastest on one thread
+    try:
+        model, info = train_demo_model()
+    finally:
+        torch.set_num_threads(threads)
     tmp = folder.with_name(f"{folder.name}.tmp{time.time_ns()}")
     model.save_pretrained(tmp)
     (tmp / README_NAME).write_text(
