@@ -24,15 +24,17 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from transformers import SiglipConfig
 
 from common.demo_pictures import DAMAGE, SCENES, damage, draw_scene
-from model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
-from model.joyquality import JoyQuality
-from model.preprocess import normalize, to_uint8_tensor
+
+if TYPE_CHECKING:  # torch loads only when the model is built: the tabs list it without torch
+    import torch
+    from transformers import SiglipConfig
+
+    from model.joyquality import JoyQuality
 
 DEMO_MODEL_DIRNAME = "demo-quality"
 DEMO_MODEL_LABEL = "Demo quality model (tiny, built here; not JoyQuality)"
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 
 def demo_config() -> SiglipConfig:
     """2 layers of width 64 over 8x8 patches of a 128 px image (about 0.2 M parameters)."""
+    from transformers import SiglipConfig
+
     vision = dict(
         hidden_size=64,
         intermediate_size=128,
@@ -69,6 +73,8 @@ def is_demo_model(source: str | Path) -> bool:
 
 
 def _ready(folder: Path) -> bool:
+    from model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
     marker = folder / README_NAME
     return (
         (folder / WEIGHTS_NAME).is_file()
@@ -80,6 +86,10 @@ def _ready(folder: Path) -> bool:
 
 def generated_pairs(seed: int = FIRST_SEED) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Pixels ``uint8 [N, 3, S, S]`` and (better, worse) index pairs from fresh pictures."""
+    import torch
+
+    from model.preprocess import to_uint8_tensor
+
     images: list[torch.Tensor] = []
     better: list[int] = []
     worse: list[int] = []
@@ -106,6 +116,11 @@ def train_demo_model(
     seed: int = 0, steps: int | None = None
 ) -> tuple[JoyQuality, dict[str, float]]:
     """Train the demo model from scratch; returns it (eval mode) and its training accuracy."""
+    import torch
+
+    from model.joyquality import JoyQuality
+    from model.preprocess import normalize
+
     steps = STEPS if steps is None else steps
     torch.manual_seed(seed)
     pixels, better, worse = generated_pairs()
@@ -131,6 +146,8 @@ def train_demo_model(
 
 def ensure_demo_model(models_dir: str | Path) -> Path:
     """The demo model's folder under ``models_dir``, built (about 10 s on 2 cores) if missing."""
+    import torch
+
     folder = demo_model_dir(models_dir)
     if _ready(folder):
         return folder
@@ -165,7 +182,7 @@ def hub_model_cached(repo_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        return isinstance(try_to_load_from_cache(repo_id, WEIGHTS_NAME), str)
+        return isinstance(try_to_load_from_cache(repo_id, "model.safetensors"), str)
     except Exception:  # noqa: BLE001 - a malformed id or cache: treat as not cached
         return False
 
