@@ -12,6 +12,11 @@ Usage:
     python bench/train_bench.py --device cuda --arch so400m --device-batch-size 8 \\
         --no-gradient-checkpointing --json bench/results/train_so400m.json
 
+Head-only training on cached embeddings (what a run does in head mode) against the
+full forward in the same run, same model, same micro-batches:
+    python bench/train_bench.py --compare-cached --arch so400m --image-size 512 \
+        --device-batch-size 2 --accumulation 1 --steps 2 --warmup-steps 1
+
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU, the process's peak RSS on
 the CPU.
 """
@@ -49,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--precision", choices=("auto", "bf16", "no"), default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument(
+        "--compare-cached",
+        action="store_true",
+        help="head mode: full-forward steps vs cached-embedding steps, same run",
+    )
+    p.add_argument("--cached-steps", type=int, default=200, help="timed cached-embedding steps")
     p.add_argument("--json", help="also write the result here")
     return p.parse_args(argv)
 
@@ -95,19 +106,35 @@ def run(args: argparse.Namespace) -> dict:
             "label": torch.ones(b, device=accelerator.device),
         }
 
-    def optimizer_steps(n: int) -> None:
+    hidden = config.vision_config.hidden_size
+
+    def cached_batch() -> dict[str, torch.Tensor]:
+        vectors = torch.randn(2, b, hidden, generator=gen).to(accelerator.device)
+        return {"a": vectors[0], "b": vectors[1], "label": torch.ones(b, device=accelerator.device)}
+
+    def optimizer_steps(n: int, make=batch) -> float:
+        began = time.perf_counter()
         for _ in range(n * args.accumulation):
-            train_step(model, batch(), optimizer, accelerator, params, 1.0)
+            train_step(model, make(), optimizer, accelerator, params, 1.0)
         if args.device == "cuda":
             torch.cuda.synchronize()
+        return time.perf_counter() - began
 
     optimizer_steps(args.warmup_steps)
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    began = time.perf_counter()
-    optimizer_steps(args.steps)
-    seconds = time.perf_counter() - began
+    seconds = optimizer_steps(args.steps)
     pairs = args.steps * args.accumulation * b
+    extra = {}
+    if args.compare_cached:
+        optimizer_steps(10, cached_batch)
+        cached = optimizer_steps(args.cached_steps, cached_batch) / args.cached_steps
+        full = seconds / args.steps
+        extra = {
+            "full_forward_s_per_step": round(full, 5),
+            "cached_s_per_step": round(cached, 7),
+            "cached_speedup": round(full / cached, 1),
+        }
     return {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
         "arch": args.arch,
@@ -124,11 +151,14 @@ def run(args: argparse.Namespace) -> dict:
         "peak_memory_gib": round(peak_memory_gib(args.device), 3),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        **extra,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare_cached and args.mode != "head":
+        args.mode = "head"  # the cache only applies to head-only training
     result = run(args)
     print(json.dumps(result, indent=1))
     if args.json:

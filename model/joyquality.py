@@ -144,7 +144,14 @@ class JoyQuality(nn.Module):
             return self.classifier(pooled.float()).squeeze(-1)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Scores ``[B]`` (fp32): ``classifier(vision_model(x).pooler_output).squeeze(-1)``."""
+        """Scores ``[B]`` (fp32): ``classifier(vision_model(x).pooler_output).squeeze(-1)``.
+
+        A 2-D input ``[B, hidden]`` is taken as already pooled embeddings (see
+        :mod:`model.embeddings`) and goes through the head only: head-only training and
+        its evaluation run on cached embeddings with the same model object.
+        """
+        if pixel_values.ndim == 2:
+            return self.head(pixel_values)
         return self.head(self.pooled(pixel_values))
 
     def enable_gradient_checkpointing(self) -> None:

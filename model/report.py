@@ -50,6 +50,23 @@ def histogram(scores, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
     return np.histogram(s, bins=bins, range=(lo, hi))
 
 
+def histogram_frame(scores, bucket_of=None, bins: int = 20):
+    """The histogram as a table for a plot component: bin centre, images, bucket.
+
+    ``bucket_of(centres)`` names the bucket of each bin centre (colours the bars).
+    """
+    import pandas as pd
+
+    counts, edges = histogram(scores, bins=bins)
+    if counts.size == 0:
+        return pd.DataFrame({"score": [], "images": [], "bucket": []})
+    centres = (edges[:-1] + edges[1:]) / 2
+    buckets = list(bucket_of(centres.tolist())) if bucket_of else ["all"] * centres.size
+    return pd.DataFrame(
+        {"score": [f"{c:.3g}" for c in centres], "images": counts.astype(int), "bucket": buckets}
+    )
+
+
 def histogram_svg(
     scores,
     edges: list[float] = (),

@@ -18,9 +18,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from model.preprocess import open_image, to_uint8_tensor
+from model.preprocess import normalize, open_image, to_uint8_tensor
 from training.data import ImageSource, Pairs, ParquetCell
 from training.robustness import damaged_pair
+
+
+def model_input(x: torch.Tensor) -> torch.Tensor:
+    """What the model takes for a batch tensor: ``uint8`` pixels are normalised, pooled
+    embeddings (float ``[B, hidden]``) pass as they are."""
+    return normalize(x) if x.dtype == torch.uint8 else x
 
 
 def read_image(source: ImageSource, name: str):
@@ -85,6 +91,36 @@ class RobustnessDataset(ImageDataset):
             "damaged": to_uint8_tensor(damaged, self.size),
             "position": torch.tensor(i),
         }
+
+
+class EmbeddingPairDataset(Dataset):
+    """:class:`PairDataset` over cached embeddings: ``table[g]`` is image ``g``'s vector."""
+
+    def __init__(self, table: torch.Tensor, pairs: Pairs) -> None:
+        self.table, self.pairs = table, pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "a": self.table[int(self.pairs.a[i])],
+            "b": self.table[int(self.pairs.b[i])],
+            "label": torch.tensor(float(self.pairs.label[i]), dtype=torch.float32),
+        }
+
+
+class EmbeddingImageDataset(Dataset):
+    """:class:`ImageDataset` over cached embeddings (the vector under ``"pixels"``)."""
+
+    def __init__(self, table: torch.Tensor, images: np.ndarray) -> None:
+        self.table, self.images = table, images
+
+    def __len__(self) -> int:
+        return int(self.images.size)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"pixels": self.table[int(self.images[i])], "position": torch.tensor(i)}
 
 
 class PairStream(Sampler[int]):

@@ -27,6 +27,19 @@ DATA_KINDS = ("auto", "json", "dataset", "project")
 RANK_BY = ("mu", "conservative")
 CONFIG_FILE = "train_config.json"
 
+# Length of a run sized to its data (total_samples=0). Upstream's personal recipe is
+# about 3 passes over ~6k pairs (20k samples); a small project needs more passes to move
+# the head at all, and the best evaluation (lowest test loss) is kept, so overshooting
+# costs only time, which the embedding cache makes small.
+AUTO_EPOCHS = 10
+AUTO_MIN_STEPS = 50
+AUTO_MAX_SAMPLES = 20_000
+AUTO_EVALUATIONS = 10  # evaluations over a sized run (test_every follows its length)
+# Below these counts a run's numbers mean little: the UI, the run log and the model card
+# warn, and the bucket calibration is not fitted on fewer held-out pairs.
+MIN_TRAIN_PAIRS = 100
+MIN_TEST_PAIRS = 30
+
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the field and what to do."""
@@ -67,7 +80,12 @@ class TrainConfig:
     warmup_samples: int = _f(0, "pairs of linear (cosine/linear) or cosine (onecycle) warmup")
     batch_size: int = _f(256, "pairs per optimizer step (reached by gradient accumulation)")
     device_batch_size: int = _f(4, "pairs per forward on each device; lower it to save memory")
-    total_samples: int = _f(20_000, "pairs seen in the whole run (repeats the data as needed)")
+    total_samples: int = _f(
+        0,
+        "pairs seen in the whole run (repeats the data as needed); 0: sized to the data "
+        f"({AUTO_EPOCHS} passes over the training pairs, at least {AUTO_MIN_STEPS} steps, "
+        f"at most {AUTO_MAX_SAMPLES} pairs), with the batch capped at the training pairs",
+    )
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0 turns clipping off)")
     mixed_precision: str = _f("auto", "auto: bf16 on a GPU that has it, else fp32", PRECISIONS)
     test_every: int = _f(2_000, "evaluate every this many pairs (0: only at the start and end)")
@@ -89,6 +107,12 @@ class TrainConfig:
     hub_private: bool = _f(True, "create the Hub repo as private")
     cpu: bool = _f(False, "train on the CPU even when a GPU is present")
     cpu_threads: int = _f(0, "torch CPU threads (0: torch's default; 1 is fastest for tiny models)")
+    cache_embeddings: bool = _f(
+        True, "head mode: train on pooled embeddings computed once per image (same result)"
+    )
+    embedding_dir: str = _f(
+        "", "where cached embeddings live (empty: $STUDIO_DATA_DIR/embeddings or ~/.cache)"
+    )
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` for settings that cannot work; returns self."""
@@ -98,11 +122,12 @@ class TrainConfig:
                 raise ConfigError(f"{f.name}={getattr(self, f.name)!r}: choose one of {choices}")
         if not self.data:
             raise ConfigError("data is empty: give a JSON file, a dataset or a project name")
-        positive = ("batch_size", "device_batch_size", "total_samples", "calibration_buckets")
+        positive = ("batch_size", "device_batch_size", "calibration_buckets")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         nonneg = (
+            "total_samples",
             "warmup_samples",
             "test_every",
             "checkpoint_every",
@@ -117,7 +142,7 @@ class TrainConfig:
                 f"batch_size {self.batch_size} is not a multiple of device_batch_size "
                 f"{self.device_batch_size}: pick sizes that divide"
             )
-        if self.total_samples < self.batch_size:
+        if 0 < self.total_samples < self.batch_size:
             raise ConfigError(
                 f"total_samples {self.total_samples} is less than one batch ({self.batch_size})"
             )
@@ -130,9 +155,42 @@ class TrainConfig:
         return self
 
     @property
+    def sized_to_data(self) -> bool:
+        """Whether the run's length is still to be set from its data (total_samples=0)."""
+        return self.total_samples == 0
+
+    @property
     def total_steps(self) -> int:
         """Optimizer steps in the run (the remainder of total_samples is dropped)."""
         return self.total_samples // self.batch_size
+
+    def sized_to(self, train_pairs: int, processes: int = 1) -> TrainConfig:
+        """This config with its length set from ``train_pairs`` (unchanged when given).
+
+        The batch is capped at the training pairs (a batch of 256 over 37 pairs would
+        only repeat each pair 7 times), the run lasts AUTO_EPOCHS passes within
+        [AUTO_MIN_STEPS steps, AUTO_MAX_SAMPLES], warmup is at most a tenth of it and
+        it is evaluated AUTO_EVALUATIONS times.
+
+        >>> c = TrainConfig(data="x", batch_size=256, device_batch_size=4).sized_to(37)
+        >>> c.batch_size, c.total_samples, c.total_steps, c.test_every
+        (36, 1800, 50, 180)
+        """
+        if not self.sized_to_data:
+            return self
+        per_step = self.device_batch_size * processes
+        batch = min(self.batch_size, max(per_step, train_pairs // per_step * per_step))
+        steps = max(AUTO_MIN_STEPS, -(-AUTO_EPOCHS * train_pairs // batch))
+        steps = max(1, min(steps, AUTO_MAX_SAMPLES // batch))
+        total = steps * batch
+        every = max(batch, total // AUTO_EVALUATIONS // batch * batch)
+        return dataclasses.replace(
+            self,
+            batch_size=batch,
+            total_samples=total,
+            warmup_samples=min(self.warmup_samples, total // 10),
+            test_every=every if self.test_every else 0,
+        )
 
     @property
     def warmup_steps(self) -> int:
@@ -173,7 +231,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=0.008,
         warmup_samples=1_500,
         batch_size=256,
-        total_samples=20_000,
+        total_samples=0,
     ),
     "full": dict(
         train_mode="full",
@@ -182,7 +240,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=2e-5,
         warmup_samples=2_000,
         batch_size=256,
-        total_samples=20_000,
+        total_samples=0,
     ),
 }
 PRESET_LABELS = {

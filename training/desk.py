@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -86,6 +88,24 @@ def thin(rows: list, limit: int) -> list:
     return kept if kept[-1] is rows[-1] else [*kept, rows[-1]]
 
 
+_PROGRESS = re.compile(r"\d+%\|.*\||\d+(\.\d+)?\s*(it|examples|ba)/s\]")
+
+
+def clean_log(text: str) -> str:
+    """The log without progress bars: a bar redraws itself with ``\\r``; only the last
+    state of a line is kept, and lines that are only a bar are dropped.
+
+    >>> clean_log("a\\n 10%|#  | 1/10\\r100%|##| 10/10 [00:01, 9.1it/s]\\nb\\n")
+    'a\\nb\\n'
+    """
+    kept = []
+    for line in text.splitlines(keepends=True):
+        last = line.rstrip("\n").split("\r")[-1]
+        if not _PROGRESS.search(last):
+            kept.append(last + ("\n" if line.endswith("\n") else ""))
+    return "".join(kept)
+
+
 def _convert(kind: type, raw: Any) -> Any:
     if kind is bool:
         if isinstance(raw, str):
@@ -99,18 +119,41 @@ def _convert(kind: type, raw: Any) -> Any:
 class TrainingDesk:
     """Start, watch and stop runs for one app (one run at a time)."""
 
-    def __init__(self, runs_dir: Path, studio_db: Path, readable_roots: list[Path]) -> None:
+    def __init__(
+        self,
+        runs_dir: Path,
+        studio_db: Path,
+        readable_roots: list[Path],
+        models_dir: Path | None = None,
+        embedding_dir: Path | None = None,
+    ) -> None:
         self.runs_dir = Path(runs_dir)
         self.studio_db = Path(studio_db)
-        self.roots = [Path(r).resolve() for r in readable_roots]
+        self.models_dir = Path(models_dir) if models_dir else self.runs_dir.parent / "models"
+        self.embedding_dir = embedding_dir
+        self.roots = [Path(r).resolve() for r in [*readable_roots, self.models_dir]]
         self.manager = manager_for(self.runs_dir)
 
+    def default_base_model(self) -> tuple[str, str]:
+        """The base model the form preselects and why (see ``model.demo_model``)."""
+        from model.demo_model import default_model_choice
+
+        return default_model_choice(self.models_dir, DEFAULT_MODEL_ID)
+
     def _local(self, value: str, what: str) -> str:
-        """A local path inside the readable folders, or ConfigError."""
+        """A local path inside the readable folders, or ConfigError naming them.
+
+        Only the owner can start runs, so naming the server's folders here tells
+        nobody else anything.
+        """
         path = Path(value).expanduser()
         resolved = path.resolve()
         if not any(resolved.is_relative_to(r) for r in self.roots):
-            raise ConfigError(f"{what} {value} is outside the folders this server may read")
+            allowed = ", ".join(str(r) for r in self.roots)
+            raise ConfigError(
+                f"{what} {value} is outside the folders this server may read ({allowed}); "
+                "move it into one of them, or add its folder to BASE_DIR"
+            )
         return str(resolved)
 
     def _looks_local(self, value: str) -> bool:
@@ -131,6 +174,8 @@ class TrainingDesk:
             base = self._local(base, "the base model")
         preset = form.get("preset") or ""
         config = TrainConfig(data=data, base_model=base, studio_db=str(self.studio_db))
+        if self.embedding_dir is not None:
+            config = dataclasses.replace(config, embedding_dir=str(self.embedding_dir))
         if preset in PRESETS:
             config = apply_preset(config, preset)
         values: dict[str, Any] = {}
@@ -148,10 +193,61 @@ class TrainingDesk:
         config = dataclasses.replace(config, data_kind=kind, **values)
         return config.validate()
 
-    def start(self, form: dict[str, Any], run_name: str | None = None) -> str:
+    def start(
+        self, form: dict[str, Any], run_name: str | None = None, wait_seconds: float = 0.0
+    ) -> str:
+        """Start a run; with ``wait_seconds``, watch it that long and raise ConfigError
+        with its message if it fails while reading its data and model (so a page shows
+        a bad start as an error, not as "Started")."""
         if on_zero_gpu():
             raise ConfigError(ZERO_GPU_NOTE)
-        return self.manager.start(self.build_config(form), run_name or None)
+        config = self.build_config(form)
+        self._check_base_model(config.base_model)
+        run = self.manager.start(config, run_name or None)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            status = self.manager.files(run).read_status()
+            if status.get("state") == "failed" or (
+                self.manager.active() != run and status.get("state") in ("queued", "loading")
+            ):
+                status = self.manager.files(run).read_status()  # active() marks a dead one
+                raise ConfigError(f"run {run} failed: {status.get('message') or 'see its log'}")
+            if status.get("state") not in ("queued", "loading"):
+                break
+            time.sleep(0.2)
+        return run
+
+    def _check_base_model(self, base: str) -> None:
+        """Build the demo model when it is picked; refuse a Hub model offline and uncached."""
+        from model.demo_model import demo_model_dir, ensure_demo_model, hub_model_cached
+
+        demo = demo_model_dir(self.models_dir)
+        if Path(base) == demo.resolve() or Path(base) == demo:
+            ensure_demo_model(self.models_dir)
+            return
+        if Path(base).exists() or hub_model_cached(base):
+            return
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise ConfigError(
+                f"the base model {base} is not on this machine and offline mode is on "
+                "(HF_HUB_OFFLINE): pick the demo quality model, a finished run's final "
+                "folder, or download the model first"
+            )
+
+    def active_settings(self) -> dict[str, Any] | None:
+        """The form values of the active run (a refreshed page shows what is running)."""
+        run = self.manager.active()
+        if run is None:
+            return None
+        try:
+            config = TrainConfig.load(self.manager.files(run).root)
+        except (OSError, ValueError):
+            return None
+        values = {k: getattr(config, k) for k in FORM_FIELDS}
+        source = {"project": "project", "dataset": "dataset", "json": "json"}.get(config.data_kind)
+        values.update(source=source or "json", data=config.data, base_model=config.base_model,
+                      preset=config.preset or "custom", run=run)  # fmt: skip
+        return values
 
     def stop(self, force: bool = False) -> bool:
         return self.manager.stop(force=force)
@@ -175,6 +271,7 @@ class TrainingDesk:
             "total_steps": total,
             "progress": round(step / total, 4) if total else 0.0,
             "final_dir": status.get("final_dir"),
+            "warnings": status.get("warnings") or [],
             "data": snap["data"],
             "train": [
                 {k: e[k] for k in ("step", "samples", "loss", "accuracy", "lr")}
@@ -188,5 +285,5 @@ class TrainingDesk:
                 }
                 for e in snap["eval"]
             ],  # fmt: skip
-            "log": snap["log"],
+            "log": clean_log(snap["log"]),
         }

@@ -13,9 +13,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from model.preprocess import normalize
 from training import metrics
-from training.batches import ImageDataset, RobustnessDataset
+from training.batches import (
+    EmbeddingImageDataset,
+    ImageDataset,
+    RobustnessDataset,
+    model_input,
+)
 from training.data import PreferenceData
 from training.robustness import KINDS, pick_images, robustness_accuracy
 
@@ -44,12 +48,23 @@ def build_eval_set(
     num_workers: int,
     robustness_images: int,
     seed: int,
+    embeddings: torch.Tensor | None = None,
 ) -> EvalSet:
-    """Loaders over the test images (and their damaged copies) of ``data``."""
+    """Loaders over the test images (and their damaged copies) of ``data``.
+
+    With ``embeddings`` (one cached vector per image of ``data``) the test images are
+    scored from those; the robustness copies are new pixels and always take the full
+    forward.
+    """
     test_images = data.test_images()
     position = {int(g): i for i, g in enumerate(test_images)}
     loader_args = {"batch_size": batch_size, "num_workers": num_workers, "shuffle": False}
-    images = DataLoader(ImageDataset(data.sources, data.keys, test_images, size), **loader_args)
+    if embeddings is not None:
+        dataset = EmbeddingImageDataset(embeddings, test_images)
+        images = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    else:
+        dataset = ImageDataset(data.sources, data.keys, test_images, size)
+        images = DataLoader(dataset, **loader_args)
     robust_images = pick_images(test_images, robustness_images, seed)
     robustness = {}
     if robust_images.size:
@@ -75,7 +90,7 @@ def score_loader(
     positions: list[torch.Tensor] = []
     for batch in loader:
         for key in keys:
-            scores = model(normalize(batch[key])).float()
+            scores = model(model_input(batch[key])).float()
             columns[key].append(accelerator.gather_for_metrics(scores).cpu())
         positions.append(accelerator.gather_for_metrics(batch["position"]).cpu())
     order = torch.cat(positions).numpy()

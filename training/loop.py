@@ -28,16 +28,22 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from model.preprocess import normalize
-from training.batches import PairDataset, PairStream
+from training.batches import EmbeddingPairDataset, PairDataset, PairStream, model_input
 from training.config import TrainConfig
 from training.data import PreferenceData
+from training.embedding_path import embedding_tables, frozen_loader
 from training.evaluate import build_eval_set, evaluate
 from training.export import save_final
 from training.losses import bt_loss
 from training.runfiles import RunFiles
 from training.schedule import make_scheduler
-from training.setup import RunError, check_resume, configure_model, make_accelerator
+from training.setup import (
+    RunError,
+    check_resume,
+    configure_model,
+    make_accelerator,
+    small_data_warnings,
+)
 from training.sources import PROJECT_SNAPSHOT, load_base_model, load_data
 
 __all__ = ["RunError", "RunResult", "configure_model", "train", "train_step"]
@@ -59,6 +65,8 @@ class RunResult:
     resumed_from: int = 0
     seconds: float = 0.0
     pairs_per_second: float = 0.0
+    best_step: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def train_step(
@@ -70,10 +78,13 @@ def train_step(
     max_grad_norm: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One micro-batch: a single forward over the 2B images, BT loss, backward, and (at a
-    sync point) clip and step. Returns the detached loss and pair accuracy."""
+    sync point) clip and step. Returns the detached loss and pair accuracy.
+
+    ``batch["a"]``/``["b"]`` are ``uint8`` pixels, or cached pooled embeddings in
+    head-only runs (the model then runs its head only)."""
     with accelerator.accumulate(model):
-        pixels = normalize(torch.cat([batch["a"], batch["b"]]))
-        score_a, score_b = model(pixels).float().chunk(2)
+        inputs = model_input(torch.cat([batch["a"], batch["b"]]))
+        score_a, score_b = model(inputs).float().chunk(2)
         loss = bt_loss(score_a, score_b, batch["label"])
         accelerator.backward(loss)
         if accelerator.sync_gradients and max_grad_norm > 0:
@@ -127,15 +138,23 @@ def train(
                 total_steps=config.total_steps,
             )
         data = (data or load_data(config, studio=studio)).check()
+        config = _size_to_data(config, data, accelerator, files)
+        warnings = small_data_warnings(len(data.train), len(data.test))
         if main:
-            files.append_event("data", **data.summary())
+            files.append_event("data", **data.summary(), warnings=warnings)
+            files.write_status(warnings=warnings)
         log.info("data: %s", data.summary())
+        for warning in warnings:
+            log.warning("small data: %s", warning)
         set_seed(config.seed)
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
         model = model if model is not None else load_base_model(config)
         params = configure_model(model, config)
-        return _Run(config, files, accelerator, data, model, params).run(resume_from, should_stop)
+        run = _Run(config, files, accelerator, data, model, params)
+        result = run.run(resume_from, should_stop)
+        result.warnings = warnings
+        return result
     except BaseException as exc:
         if main:
             files.write_status(
@@ -144,6 +163,24 @@ def train(
         raise
     finally:
         accelerator.end_training()
+
+
+def _size_to_data(config: TrainConfig, data: PreferenceData, accelerator, files) -> TrainConfig:
+    """Set a run's length from its training pairs (``total_samples=0``) and record it."""
+    sized = config.sized_to(len(data.train), accelerator.num_processes)
+    if sized is config:
+        return config
+    per_step = sized.device_batch_size * accelerator.num_processes
+    accelerator.gradient_accumulation_steps = sized.batch_size // per_step
+    if accelerator.is_main_process:
+        sized.save(files.root)  # what the run really does; a resume sizes it alike
+        files.write_status(total_steps=sized.total_steps)
+    log.info(
+        "sized to %d training pairs: batch %d, %d steps (%d pairs), evaluate every %d",
+        len(data.train), sized.batch_size, sized.total_steps, sized.total_samples,
+        sized.test_every,
+    )  # fmt: skip
+    return sized
 
 
 class _Run:
@@ -155,14 +192,28 @@ class _Run:
         self.params = params
         size = model.image_size
         steps = config.total_steps
-        loader = DataLoader(
-            PairDataset(data.sources, data.keys, data.train, size),
-            batch_size=config.device_batch_size,
-            sampler=PairStream(len(data.train), steps * config.batch_size, config.seed),
-            num_workers=config.num_workers,
-            persistent_workers=config.num_workers > 0,
-            pin_memory=torch.cuda.is_available() and not config.cpu,
-        )
+        sampler = PairStream(len(data.train), steps * config.batch_size, config.seed)
+        table = None
+        if config.train_mode == "head" and config.cache_embeddings:
+            # The backbone is frozen: each image's pooled embedding is computed once (and
+            # kept on disk), and a whole batch is one micro-batch of head-only work.
+            model.to(accelerator.device)
+            table = embedding_tables(model, data, config, accelerator)
+            accelerator.gradient_accumulation_steps = 1
+            loader = DataLoader(
+                EmbeddingPairDataset(table, data.train),
+                batch_size=config.batch_size // accelerator.num_processes,
+                sampler=sampler,
+            )
+        else:
+            loader = DataLoader(
+                PairDataset(data.sources, data.keys, data.train, size),
+                batch_size=config.device_batch_size,
+                sampler=sampler,
+                num_workers=config.num_workers,
+                persistent_workers=config.num_workers > 0,
+                pin_memory=torch.cuda.is_available() and not config.cpu,
+            )
         eval_set = build_eval_set(
             data,
             size,
@@ -170,6 +221,7 @@ class _Run:
             num_workers=config.num_workers,
             robustness_images=config.robustness_images,
             seed=config.seed,
+            embeddings=table,
         )
         optimizer = torch.optim.AdamW(
             params,
@@ -184,9 +236,14 @@ class _Run:
         )
         eval_set.images = accelerator.prepare(eval_set.images)
         eval_set.robustness = {k: accelerator.prepare(v) for k, v in eval_set.robustness.items()}
+        if table is not None:  # the damaged copies' embeddings, too, are computed once
+            eval_set.robustness = {
+                k: frozen_loader(self.model, v, accelerator) for k, v in eval_set.robustness.items()
+            }
         self.eval_set = eval_set
         self.history: list[dict[str, Any]] = []
         self.test_scores = None
+        self.best: dict[str, Any] | None = None
         tracked = {k: v for k, v in config.to_dict().items() if v != ""}
         accelerator.init_trackers("run", config=tracked)
 
@@ -199,10 +256,38 @@ class _Run:
         result, self.test_scores = evaluate(self.model, self.eval_set, self.accelerator)
         record = {"step": step, "samples": step * self.config.batch_size, **result}
         self.history.append(record)
+        self.keep_if_best(record)
         self.accelerator.log({f"test/{k}": v for k, v in result.items()}, step=record["samples"])
         if self.main:
             self.files.append_event("eval", **record)
         log.info("eval at step %d: %s", step, {k: round(v, 4) for k, v in result.items()})
+
+    def keep_if_best(self, record: dict[str, Any]) -> None:
+        """Remember the trained weights of the evaluation with the lowest test loss."""
+        if self.best is not None and not record["nll"] < self.best["record"]["nll"]:
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                 if k in trained}  # fmt: skip
+        self.best = {"record": dict(record), "state": state, "scores": self.test_scores}
+
+    def restore_best(self, result: RunResult) -> None:
+        """Put the best evaluation's weights back before saving (the final model)."""
+        if self.best is None:
+            return
+        record = self.best["record"]
+        result.best_step = record["step"]
+        if record["step"] == result.steps:
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict(self.best["state"], strict=False)
+        self.test_scores = self.best["scores"]
+        result.metrics = dict(record)
+        if self.main:
+            self.files.append_event("best", step=record["step"], nll=record["nll"])
+        log.info("kept the weights of step %d (lowest test loss %.4f)", record["step"],
+                 record["nll"])  # fmt: skip
 
     def save_checkpoint(self, step: int) -> None:
         folder = self.files.checkpoints_dir / f"step_{step:07d}"
@@ -296,13 +381,15 @@ class _Run:
             )
         else:
             self.finish(result)
-        result.metrics = dict(self.history[-1]) if self.history else {}
+        if not result.metrics:
+            result.metrics = dict(self.history[-1]) if self.history else {}
         return result
 
     def finish(self, result: RunResult) -> None:
         if not self.history or self.history[-1]["step"] != result.steps:
             self.evaluate(result.steps)
         result.metrics = dict(self.history[-1])
+        self.restore_best(result)
         self.status(state="saving", message="fitting the calibration and saving the model")
         self.accelerator.wait_for_everyone()
         if self.main:
@@ -310,7 +397,14 @@ class _Run:
             result.final_dir = save_final(
                 model, self.config, self.files, self.eval_set, self.test_scores, self.data, result
             )
-            self.status(state="finished", message="finished", final_dir=str(result.final_dir))
+            best = result.best_step
+            note = (
+                f" (kept step {best}: lowest test loss)" if best not in (None, result.steps) else ""
+            )
+            self.status(
+                state="finished", message=f"finished{note}", final_dir=str(result.final_dir),
+                best_step=best,
+            )  # fmt: skip
         self.accelerator.wait_for_everyone()
 
 

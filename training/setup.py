@@ -14,7 +14,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
-from training.config import ConfigError, TrainConfig
+from training.config import MIN_TEST_PAIRS, MIN_TRAIN_PAIRS, ConfigError, TrainConfig
 from training.runfiles import RunFiles
 
 # Settings a resumed run must share with the checkpoint it continues.
@@ -76,6 +76,22 @@ def make_accelerator(config: TrainConfig, files: RunFiles) -> Accelerator:
     return accelerator
 
 
+def small_data_warnings(train_pairs: int, test_pairs: int) -> list[str]:
+    """Plain warnings when a split is too small for its numbers to mean much."""
+    out = []
+    if train_pairs < MIN_TRAIN_PAIRS:
+        out.append(
+            f"only {train_pairs} training pairs (fewer than {MIN_TRAIN_PAIRS}): the model "
+            "can learn little from them; collect more votes"
+        )
+    if test_pairs < MIN_TEST_PAIRS:
+        out.append(
+            f"only {test_pairs} test pairs (fewer than {MIN_TEST_PAIRS}): test accuracy and "
+            "loss are too noisy to trust, and the best checkpoint is picked on little evidence"
+        )
+    return out
+
+
 def check_resume(config: TrainConfig, files: RunFiles) -> Path | None:
     """The checkpoint to continue from, after checking it was made with these settings."""
     if files.final_dir.exists() and config.resume:
@@ -84,7 +100,9 @@ def check_resume(config: TrainConfig, files: RunFiles) -> Path | None:
     if not config.resume or not checkpoints:
         return None
     saved = TrainConfig.load(checkpoints[-1])
-    changed = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
+    # A run sized to its data saved the length it chose; the same data sizes it alike.
+    sized = ("batch_size", "total_samples", "warmup_samples") if config.sized_to_data else ()
+    changed = [k for k in RESUME_KEYS if k not in sized and getattr(saved, k) != getattr(config, k)]
     if changed:
         raise RunError(
             f"{checkpoints[-1]} was made with different {changed}; use a new output_dir "

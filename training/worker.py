@@ -129,7 +129,9 @@ class RunManager:
             files.write_status(state="queued", message="starting the training process",
                                step=0, total_steps=config.total_steps, error=None)  # fmt: skip
             log = files.log_path.open("ab")
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            # Progress bars of datasets/tqdm are noise in a log file read by a page.
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+                   "TQDM_DISABLE": "1"}  # fmt: skip
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
             )
@@ -140,6 +142,9 @@ class RunManager:
             )  # fmt: skip
             log.close()
             self._children[child.pid] = child
+            # Reap the process as soon as it exits (else a failed run stays a zombie
+            # until someone polls it); wait() only records the exit code.
+            threading.Thread(target=child.wait, name=f"reap-{name}", daemon=True).start()
             record = {"run": name, "pid": child.pid, "started": time.time()}
             self._active_path.write_text(json.dumps(record))
             return name

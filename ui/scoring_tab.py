@@ -36,36 +36,43 @@ def _gpu(fn):
     return spaces.GPU(duration=120)(fn)
 
 
+def models_dir(ctx: StudioContext) -> Path:
+    return Path(ctx.data_dir) / "models"
+
+
 def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """The default model plus every finished training run (``runs/<run>/final``)."""
+    """JoyQuality, the demo model and every finished training run (``runs/<run>/final``)."""
+    from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
+
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
-    return [(f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID)] + [
-        (f"run: {p.parent.name}", str(p)) for p in runs
-    ]
+    return [
+        (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
+        (DEMO_MODEL_LABEL, str(demo_model_dir(models_dir(ctx)))),
+    ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
 
 
-def default_model_note() -> str:
-    """Whether the default model is in the local Hugging Face cache (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
+def default_model(ctx: StudioContext) -> tuple[str, str]:
+    """The preselected model and why: JoyQuality when on this machine, else the demo model."""
+    from model.demo_model import default_model_choice
 
-        cached = isinstance(try_to_load_from_cache(DEFAULT_MODEL_ID, "model.safetensors"), str)
-    except Exception:  # noqa: BLE001 - only a hint for the page
-        cached = False
-    if cached:
-        return ""
-    return (f"The default model `{DEFAULT_MODEL_ID}` is not downloaded yet: the first score "
-            "downloads it (1.7 GB). Offline, download it beforehand "
-            f"(`huggingface-cli download {DEFAULT_MODEL_ID}`) or pick a trained run.")  # fmt: skip
+    return default_model_choice(models_dir(ctx), DEFAULT_MODEL_ID)
 
 
 def _check_source(ctx: StudioContext, source: str) -> str:
+    from model.demo_model import demo_model_dir, ensure_demo_model
+
     source = (source or DEFAULT_MODEL_ID).strip()
     path = Path(source).expanduser()
+    demo = demo_model_dir(models_dir(ctx))
+    if path == demo:
+        ensure_demo_model(models_dir(ctx))  # built here in seconds, once
     if path.exists():
-        roots = [ctx.runs_dir.resolve(), *ctx.allowed_roots]
+        roots = [ctx.runs_dir.resolve(), models_dir(ctx).resolve(), *ctx.allowed_roots]
         if not any(path.resolve().is_relative_to(r) for r in roots):
-            raise gr.Error(f"{source} is outside the folders this server may read")
+            raise gr.Error(
+                f"{source} is outside the folders this server may read: the training runs, "
+                "the models folder and the folders the owner allowed (BASE_DIR)"
+            )
     return source
 
 
@@ -166,7 +173,7 @@ def _thumbs(ctx: StudioContext, items: list, rows: list[dict], folder: Path) -> 
 def _present(
     ctx, state: dict, method: str, labels_text: str, project: str | None, model_source: str
 ):
-    from model.report import histogram_svg, summary_markdown, write_tables
+    from model.report import histogram_frame, summary_markdown, write_tables
 
     rows = state["rows"]
     cal = _calibration(ctx, rows, method, labels_text, project, model_source)
@@ -177,12 +184,16 @@ def _present(
     gallery = [
         (state["thumbs"][r["path"]], f"{r['score']:.3f} · {r['bucket'] or ''}") for r in ranked
     ]
-    edges = cal.bucket_edges() if cal else []
-    svg = histogram_svg([r["score"] for r in rows], edges, cal.labels if cal else ())
+    ok_scores = [r["score"] for r in rows if r["error"] is None]
+    hist = gr.update(value=histogram_frame(ok_scores, cal.labels_for if cal else None),
+                     visible=bool(ok_scores))  # fmt: skip
     csv_path, parquet_path = write_tables(rows, Path(state["export_dir"]))
-    table = [[r["path"], r["score"], r["bucket"], r["error"]] for r in sorted(rows, key=_order)]
+    table = [
+        [r["path"], None if r["error"] else round(r["score"], 4), r["bucket"], r["error"]]
+        for r in sorted(rows, key=_order)
+    ]  # the files keep full precision; the page shows 4 decimals
     summary = summary_markdown(rows, cal.labels if cal else ())
-    return summary, gallery, svg, table, [str(csv_path), str(parquet_path)], state
+    return summary, gallery, hist, table, [str(csv_path), str(parquet_path)], state
 
 
 def _order(row: dict) -> tuple:
@@ -271,7 +282,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
     gr.Markdown(
         "Score images with JoyQuality or your fine-tune, sort them, and turn the scores into quality buckets."
     )
-    note = default_model_note()
+    default_source, note = default_model(ctx)
     if note:
         gr.Markdown(note)
     with gr.Row():
@@ -281,7 +292,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
             folder = gr.Textbox(label="Local folder (on this server)", visible=bool(ctx.allowed_roots),
                                 placeholder=str(ctx.allowed_roots[0]) if ctx.allowed_roots else "")  # fmt: skip
         with gr.Column(scale=1):
-            model = gr.Dropdown(choices=model_choices(ctx), value=DEFAULT_MODEL_ID, allow_custom_value=True,
+            model = gr.Dropdown(choices=model_choices(ctx), value=default_source, allow_custom_value=True,
                                 label="Model (default, a Hub id, or a training run)")  # fmt: skip
             refresh = gr.Button("Refresh runs", size="sm")
             method = gr.Dropdown(list(METHODS), value=list(METHODS)[0], label="Buckets")
@@ -298,7 +309,9 @@ def build_scoring_tab(ctx: StudioContext) -> None:
     summary = gr.Markdown()
     state = gr.State()
     gallery = gr.Gallery(label="Best first", columns=6, height="auto", show_label=True)
-    hist = gr.HTML()
+    hist = gr.BarPlot(x="score", y="images", color="bucket", x_title="score (bin centre)",
+                      y_title="images", title="Score histogram", height=240, visible=False,
+                      sort=None)  # fmt: skip
     with gr.Accordion("Table and downloads", open=False):
         table = gr.Dataframe(headers=["path", "score", "bucket", "error"], interactive=False)
         downloads = gr.File(label="CSV and Parquet", file_count="multiple", interactive=False)

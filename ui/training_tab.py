@@ -24,11 +24,28 @@ HYPER_FIELDS = ("learning_rate", "lr_scheduler", "train_mode", "batch_size", "de
                 "total_samples", "warmup_samples", "test_every", "seed")  # fmt: skip
 
 
+START_WAIT_SECONDS = 20.0  # a run that fails while loading its data/model is shown as an error
+
+
 def _desk(ctx: StudioContext):
     from training.desk import TrainingDesk
 
     roots = [*ctx.allowed_roots, ctx.exports_dir, ctx.runs_dir, ctx.uploads_dir]
-    return TrainingDesk(ctx.runs_dir, ctx.db_path, roots)
+    data_dir = ctx.data_dir
+    return TrainingDesk(ctx.runs_dir, ctx.db_path, roots, models_dir=data_dir / "models",
+                        embedding_dir=data_dir / "embeddings")  # fmt: skip
+
+
+def base_model_choices(ctx: StudioContext, desk) -> list[tuple[str, str]]:
+    """JoyQuality, the demo model and every finished run, labelled for the dropdown."""
+    from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
+    from ranker.contracts import DEFAULT_MODEL_ID
+
+    runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
+    return [
+        (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
+        (DEMO_MODEL_LABEL, str(demo_model_dir(desk.models_dir))),
+    ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
 
 
 def _username(profile) -> str | None:
@@ -58,6 +75,7 @@ def _guard(fn):
 
 def _status_html(view: dict) -> str:
     state = view["state"]
+    failed = state == "failed"
     pct = int(round(100 * view.get("progress", 0.0)))
     run = html.escape(view.get("run") or "-")
     message = html.escape(view.get("message") or "")
@@ -68,7 +86,18 @@ def _status_html(view: dict) -> str:
     final = view.get("final_dir")
     tail = f"<br>Final model: <code>{html.escape(final)}</code>" if final else ""
     step = f"step {view.get('step', 0)}/{view.get('total_steps', 0)}"
-    return f"<b>{run}</b>: {html.escape(state)}, {step} ({pct}%)<br>{message}{bar}{tail}"
+    warnings = "".join(
+        f'<div style="color:#b45309">&#9888; {html.escape(w)}</div>'
+        for w in view.get("warnings", [])
+    )
+    if failed:  # red, with the error: a failed run must not read like a running one
+        message = f'<span style="color:#dc2626"><b>Failed:</b> {message}</span>'
+    line = f"<b>{run}</b>: {html.escape(state)}, {step} ({pct}%)<br>{message}"
+    return f'<div id="training-status" data-state="{html.escape(state)}">{line}{bar}{warnings}{tail}</div>'
+
+
+def _log_tail(text: str, lines: int = 200) -> str:
+    return "".join(text.splitlines(keepends=True)[-lines:])
 
 
 def _frames(view: dict):
@@ -86,14 +115,27 @@ def _frames(view: dict):
     return loss, acc, table
 
 
+def _outputs(view: dict) -> tuple:
+    """Status, plots, table, log; plots and table stay hidden until there is data."""
+    loss, acc, table = _frames(view)
+    has_train, has_eval = bool(view["train"]), bool(view["eval"])
+    return (
+        _status_html(view),
+        gr.update(value=loss, visible=has_train or has_eval),
+        gr.update(value=acc, visible=has_train or has_eval),
+        gr.update(value=table, visible=has_eval),
+        _log_tail(view["log"]),
+    )
+
+
 def build_training_tab(ctx: StudioContext) -> None:
     """Build the tab's components and events inside the current ``gr.Tab``."""
-    from ranker.contracts import DEFAULT_MODEL_ID
     from training.config import PRESET_LABELS, SCHEDULERS, TRAIN_MODES
     from training.desk import ZERO_GPU_NOTE, on_zero_gpu, preset_values
 
     desk = _desk(ctx)
     defaults = preset_values("personal")
+    default_base, base_note = desk.default_base_model()
     gr.Markdown(
         "Fine-tune JoyQuality on your own preferences. Pick the data, a base model and a "
         "preset; the run continues in the background (refresh the page any time). "
@@ -110,7 +152,11 @@ def build_training_tab(ctx: StudioContext) -> None:
                                   label="Ranking project", allow_custom_value=True)  # fmt: skip
             data = gr.Textbox(label="Dataset (Hub id or local Parquet folder) or JSON file path",
                               placeholder="user/my-preferences or /path/pairs.json")  # fmt: skip
-            base = gr.Textbox(value=DEFAULT_MODEL_ID, label="Base model (JoyQuality or a SigLIP)")
+            base = gr.Dropdown(choices=base_model_choices(ctx, desk), value=default_base,
+                               allow_custom_value=True,
+                               label="Base model (JoyQuality, the demo model, a run or a SigLIP)")  # fmt: skip
+            if base_note:
+                gr.Markdown(base_note)
             preset = gr.Dropdown(choices=[(v, k) for k, v in PRESET_LABELS.items()] + [("custom", "custom")],
                                  value="personal", label="Preset")  # fmt: skip
             with gr.Accordion("Hyperparameters", open=False):
@@ -124,7 +170,9 @@ def build_training_tab(ctx: StudioContext) -> None:
                     defaults["device_batch_size"], precision=0, label="device batch size"
                 )
                 total = gr.Number(
-                    defaults["total_samples"], precision=0, label="total samples (pairs)"
+                    defaults["total_samples"],
+                    precision=0,
+                    label="total samples (pairs; 0: sized to the data)",
                 )
                 warm = gr.Number(defaults["warmup_samples"], precision=0, label="warmup samples")
                 every = gr.Number(
@@ -141,13 +189,14 @@ def build_training_tab(ctx: StudioContext) -> None:
         with gr.Column(scale=3):
             status = gr.HTML(_status_html(desk.poll()))
             with gr.Row():
-                loss_plot = gr.LinePlot(
-                    x="samples", y="loss", color="series", title="Loss", height=260
-                )
+                loss_plot = gr.LinePlot(x="samples", y="loss", color="series", title="Loss",
+                                        height=260, visible=False)  # fmt: skip
                 acc_plot = gr.LinePlot(x="samples", y="accuracy", color="series", title="Accuracy",
-                                       height=260, y_lim=[0, 1])  # fmt: skip
-            table = gr.Dataframe(label="Test metrics at each evaluation", interactive=False)
-            logs = gr.Textbox(label="Log", lines=10, max_lines=20, autoscroll=True)
+                                       height=260, y_lim=[0, 1], visible=False)  # fmt: skip
+            table = gr.Dataframe(label="Test metrics at each evaluation", interactive=False,
+                                 visible=False)  # fmt: skip
+            logs = gr.Textbox(label="Log", lines=10, max_lines=20, autoscroll=True,
+                              elem_id="training-log")  # fmt: skip
 
     hyper = [lr, sched, mode, bs, dbs, total, warm, every, seed]
 
@@ -171,7 +220,7 @@ def build_training_tab(ctx: StudioContext) -> None:
         form = dict(zip(HYPER_FIELDS, values, strict=True))
         form.update(source=src, data=proj if src == "project" else text, base_model=base_model,
                     preset=preset_name, push_to_hub=push_repo)  # fmt: skip
-        run = desk.start(form, (name or "").strip() or None)
+        run = desk.start(form, (name or "").strip() or None, wait_seconds=START_WAIT_SECONDS)
         return f"Started **{run}**."
 
     @_guard
@@ -180,12 +229,27 @@ def build_training_tab(ctx: StudioContext) -> None:
         return "Stopping at the next step." if desk.stop() else "No run in progress."
 
     def refresh():
-        view = desk.poll()
-        loss, acc, metrics = _frames(view)
-        return _status_html(view), loss, acc, metrics, view["log"]
+        return _outputs(desk.poll())
+
+    form_fields = [source, project, data, base, preset, *hyper, run_name]
+
+    def restore_form():
+        """After a refresh, show the settings of the run in progress (if any)."""
+        values = desk.active_settings()
+        if values is None:
+            return [gr.update() for _ in form_fields]
+        src = values["source"]
+        head = [src, values["data"] if src == "project" else gr.update(),
+                values["data"] if src != "project" else gr.update(), values["base_model"],
+                values["preset"]]  # fmt: skip
+        return [*head, *(values[f] for f in HYPER_FIELDS), values["run"]]
 
     private = {"api_visibility": "private"}
-    preset.change(on_preset, [preset], hyper, **private)
+    # .input, not .change: restoring a run's settings sets the preset without resetting them.
+    preset.input(on_preset, [preset], hyper, **private)
+    root = gr.context.Context.root_block
+    if root is not None:
+        root.load(restore_form, None, form_fields, **private)
     project.focus(on_refresh_projects, None, [project], **private)
     start.click(on_start, [source, project, data, base, preset, *hyper, push, run_name, token],
                 [notice], concurrency_limit=1, concurrency_id="training-control", **private)  # fmt: skip

@@ -70,8 +70,15 @@ def test_score_uploads_and_zip_then_rebucket(app):
     assert len(gallery) == 7 and all(" · " in g["caption"] for g in gallery)
     captions = [float(g["caption"].split(" · ")[0]) for g in gallery]
     assert captions == sorted(captions, reverse=True)
-    assert "<svg" in hist and "stroke-dasharray" in hist
+    # The histogram is a Gradio bar plot: one bar per bin, coloured by bucket, all 7 counted.
+    bars = hist["value"]
+    assert bars["columns"] == ["score", "images", "bucket"]
+    assert sum(row[1] for row in bars["data"]) == 7
+    assert {row[2] for row in bars["data"]} <= {"worst quality", "low quality",
+                                                "average quality", "high quality", "best quality"}  # fmt: skip
     assert len(table["data"]) == 9
+    scores = [row[1] for row in table["data"] if row[3] in (None, "")]
+    assert all(s == round(s, 4) for s in scores)  # rounded for the page, not 17 digits
     parquet = next(f for f in files if f.endswith(".parquet"))
     assert pq.read_table(parquet).num_rows == 9
 

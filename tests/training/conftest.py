@@ -28,3 +28,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+@pytest.fixture(autouse=True)
+def embedding_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Head-only runs cache embeddings; keep them out of the user's ~/.cache."""
+    monkeypatch.delenv("STUDIO_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -166,7 +167,16 @@ def test_presets_and_config_round_trip(tmp_path):
     assert full.warmup_samples > 0 and full.gradient_checkpointing
     cfg.save(tmp_path)
     assert TrainConfig.load(tmp_path) == cfg
-    assert cfg.total_steps == 20_000 // 256
+    # Presets are sized to the data: upstream's ~6k personal pairs get its 20k samples
+    # (about 3 passes), a 37-pair project a batch of its size and the 50-step minimum.
+    assert cfg.sized_to_data and cfg.total_steps == 0
+    upstream = cfg.sized_to(6_000)
+    assert (upstream.batch_size, upstream.total_steps) == (256, 20_000 // 256)
+    assert upstream.warmup_samples == 1_500 and upstream.sized_to(10) is upstream
+    small = cfg.sized_to(37)
+    assert (small.batch_size, small.total_steps, small.warmup_samples) == (36, 50, 180)
+    fixed = dataclasses.replace(cfg, total_samples=512)
+    assert fixed.sized_to(37) is fixed
 
 
 @pytest.mark.parametrize(
