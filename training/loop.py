@@ -80,12 +80,18 @@ def train_step(
             accelerator.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    # As metrics.accuracy: over decisive pairs, right when the winner scores at least as high.
-    label = batch["label"]
-    decisive = label != 0.5
+    return loss.detach(), pair_credit_mean(score_a.detach(), score_b.detach(), batch["label"])
+
+
+def pair_credit_mean(
+    score_a: torch.Tensor, score_b: torch.Tensor, label: torch.Tensor
+) -> torch.Tensor:
+    """Accuracy over the decisive pairs of a batch, on the device (no host sync):
+    :func:`common.maths.pair_credit` in torch (winner strictly higher 1, exact tie 0.5)."""
+    decisive = (label != 0.5).float()
     oriented = torch.where(label > 0.5, score_a - score_b, score_b - score_a)
-    accuracy = ((oriented >= 0) & decisive).sum() / decisive.sum().clamp(min=1)
-    return loss.detach(), accuracy.detach()
+    credit = (oriented > 0).float() + 0.5 * (oriented == 0).float()
+    return (credit * decisive).sum() / decisive.sum().clamp(min=1)
 
 
 def train(
