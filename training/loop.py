@@ -132,14 +132,17 @@ def train(
                 step=0,
                 total_steps=config.total_steps,
             )
-        data = (data or load_data(config, studio=studio)).check()
+        # The main process prepares first (writes a project snapshot, downloads the base
+        # model); the others then read what it wrote, so every rank trains on the same data.
+        with accelerator.main_process_first():
+            data = (data or load_data(config, studio=studio)).check()
+            model = model if model is not None else load_base_model(config)
         if main:
             files.append_event("data", **data.summary())
         log.info("data: %s", data.summary())
         set_seed(config.seed)
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        model = model if model is not None else load_base_model(config)
         params = configure_model(model, config)
         return _Run(config, files, accelerator, data, model, params).run(resume_from, should_stop)
     except BaseException as exc:
@@ -311,11 +314,14 @@ class _Run:
         result.metrics = dict(self.history[-1])
         self.status(state="saving", message="fitting the calibration and saving the model")
         self.accelerator.wait_for_everyone()
+        # Called on every process: under FSDP/DeepSpeed this gathers the full weights.
+        state_dict = self.accelerator.get_state_dict(self.model)
         if self.main:
             model = self.accelerator.unwrap_model(self.model)
             result.final_dir = save_final(
-                model, self.config, self.files, self.eval_set, self.test_scores, self.data, result
-            )
+                model, self.config, self.files, self.eval_set, self.test_scores, self.data,
+                result, state_dict=state_dict,
+            )  # fmt: skip
             self.status(state="finished", message="finished", final_dir=str(result.final_dir))
         self.accelerator.wait_for_everyone()
 
