@@ -14,8 +14,8 @@ from model.calibrate import fit_calibration
 from ranker.btfit import bt_fit as ranker_bt_fit
 from training import metrics
 from training.loop import pair_credit_mean
-from training.robustness import robustness_accuracy
 from training.losses import bt_loss
+from training.robustness import robustness_accuracy
 from training.schedule import lr_curve, make_scheduler
 
 # Four pairs: a confident right call, a wrong call, a wrong call on a pair that B won,
