@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.maths import pair_accuracy, sigmoid
+
 DEFAULT_LABELS = ("worst quality", "low quality", "average quality", "high quality", "best quality")
 METHODS = ("sigmoid", "equal_width", "quantile")
 LOG_TAU_BOUNDS = (math.log(1e-4), math.log(1e4))
@@ -145,10 +147,7 @@ class Calibration:
 
 def sigmoid_rank(scores: np.ndarray, tau: float, b: float, k: int) -> np.ndarray:
     """``K * sigmoid((s - b) / tau)``, computed stably (no overflow for large |s - b|)."""
-    z = (np.asarray(scores, dtype=np.float64) - b) / tau
-    return k * np.where(
-        z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), 1.0 - 1.0 / (1.0 + np.exp(-np.abs(z)))
-    )
+    return k * sigmoid((np.asarray(scores, dtype=np.float64) - b) / tau)
 
 
 def sigmoid_buckets(scores: np.ndarray, tau: float, b: float, k: int) -> np.ndarray:
@@ -289,11 +288,13 @@ def fit_calibration(
     tau = fit_tau(s_winner, s_loser, weights=weights, labels=pair_labels)
     target = kk / 2 if target_mean is None else float(target_mean)
     b = fit_bias(scores, tau, kk, target)
-    diff = torch.from_numpy(_as_array(s_winner, "s_winner") - _as_array(s_loser, "s_loser"))
-    acc = float((diff > 0).double().mean())
+    diff = _as_array(s_winner, "s_winner") - _as_array(s_loser, "s_loser")
+    y = np.ones_like(diff) if pair_labels is None else _as_array(pair_labels, "pair_labels")
+    oriented = np.where(y < 0.5, -diff, diff)  # winner minus loser
+    acc = pair_accuracy(oriented[y != 0.5])
     return Calibration(
         method="sigmoid", tau=tau, b=b, K=kk, labels=labels, target_mean=target,
-        info={"n_pairs": int(diff.numel()), "pair_accuracy": acc, "n_scores": int(np.size(scores))},
+        info={"n_pairs": int(diff.size), "pair_accuracy": acc, "n_scores": int(np.size(scores))},
     )  # fmt: skip
 
 

@@ -86,6 +86,27 @@ def so400m_config(image_size: int = 512) -> SiglipConfig:
     return SiglipConfig(vision_config=vision, text_config=dict(_TEXT), num_labels=1)
 
 
+PREPROCESSOR_NAME = "preprocessor_config.json"
+
+
+def preprocessor_config(image_size: int) -> dict:
+    """transformers' ``SiglipImageProcessor`` settings that match :mod:`model.preprocess`:
+    RGB, squash to ``image_size`` square with PIL BICUBIC (resample 3, no crop), x/255,
+    mean 0.5 / std 0.5. Its PIL backend (``backend="pil"``) gives identical pixels."""
+    return {
+        "image_processor_type": "SiglipImageProcessor",
+        "do_convert_rgb": True,
+        "do_resize": True,
+        "size": {"height": image_size, "width": image_size},
+        "resample": 3,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+    }
+
+
 def _default_backbone_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
@@ -174,11 +195,18 @@ class JoyQuality(nn.Module):
         self.classifier.float()
         return self
 
-    def save_pretrained(self, path: str | Path, calibration: Calibration | None = None) -> Path:
-        """Write config.json + model.safetensors (``SiglipForImageClassification`` layout).
+    def save_pretrained(
+        self,
+        path: str | Path,
+        calibration: Calibration | None = None,
+        state_dict: dict[str, torch.Tensor] | None = None,
+    ) -> Path:
+        """Write config.json + model.safetensors (``SiglipForImageClassification`` layout)
+        and preprocessor_config.json (our preprocessing, for ``AutoImageProcessor``).
 
         ``calibration`` (or the model's own) is saved as calibration.json so later runs
-        bucket identically. Returns the folder.
+        bucket identically. ``state_dict`` replaces the model's own (the full state
+        gathered by ``accelerator.get_state_dict`` under a sharded strategy). Returns the folder.
         """
         from safetensors.torch import save_file
 
@@ -186,8 +214,11 @@ class JoyQuality(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         self.config.architectures = ["SiglipForImageClassification"]
         self.config.save_pretrained(folder)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = self.state_dict() if state_dict is None else state_dict
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+        processor = preprocessor_config(self.image_size)
+        (folder / PREPROCESSOR_NAME).write_text(json.dumps(processor, indent=2) + "\n")
         calibration = calibration or self.calibration
         if calibration is not None:
             calibration.save(folder / CALIBRATION_NAME)

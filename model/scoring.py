@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from common.maths import sigmoid
 from model.preprocess import ImageReadError, normalize, open_image, to_uint8_tensor
 from ranker.contracts import SCORE_COLUMNS
 
@@ -220,10 +221,7 @@ def score_images(
 
 def win_probability(s_a, s_b) -> np.ndarray | float:
     """P(A beats B) = sigmoid(s_A - s_B), computed in float64 (stable for large gaps)."""
-    d = np.asarray(s_a, dtype=np.float64) - np.asarray(s_b, dtype=np.float64)
-    p = np.where(
-        d >= 0, 1.0 / (1.0 + np.exp(-np.abs(d))), np.exp(-np.abs(d)) / (1.0 + np.exp(-np.abs(d)))
-    )
+    p = sigmoid(np.asarray(s_a, dtype=np.float64) - np.asarray(s_b, dtype=np.float64))
     return float(p) if p.ndim == 0 else p
 
 

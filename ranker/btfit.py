@@ -3,11 +3,9 @@
 The online TrueSkill update moves only the two images of a vote, and its result
 depends on vote order. A refit of all votes at once lets every vote inform every
 image through transitivity (A beat B, B beat C says something about A vs C) and is
-order-free, so it ranks better at low and medium budgets (REFERENCE §2). Scores are
-on the logit scale: ``P(i beats j) = sigmoid(s_i - s_j)``; a tie counts as half a
-win each way. A Gaussian prior ``N(0, prior_sd^2)`` keeps the problem strictly
-convex, so unseen images sit at 0 and a perfectly consistent labeler cannot push
-scores to infinity.
+order-free, so it ranks better at low and medium budgets. The fit itself lives in
+:mod:`common.maths` (training's human rankings use the same one); this module keeps
+the ranker's import path.
 
 Example:
     >>> s, v = bt_fit(3, [0, 1], [1, 2], [1.0, 1.0])
@@ -17,88 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.linalg import LinearOperator, cg
-from scipy.special import expit, log_expit
+from common.maths import BT_PROBIT_BETA, bt_fit
 
-# Logistic(x) ~ Phi(x / 1.702): the probit performance noise ``beta`` that makes a
-# Gaussian (TrueSkill-style) update on refit scores match the logistic model.
-BT_PROBIT_BETA = 1.702 / np.sqrt(2.0)
-
-
-def _loss(
-    s: np.ndarray, f: np.ndarray, g: np.ndarray, r: np.ndarray, prec: np.ndarray, mean: np.ndarray
-) -> float:
-    d = s[f] - s[g]
-    dev = s - mean
-    return float(-(r * log_expit(d) + (1.0 - r) * log_expit(-d)).sum() + 0.5 * (prec * dev) @ dev)
-
-
-def bt_fit(
-    n: int,
-    first: np.ndarray | list[int],
-    second: np.ndarray | list[int],
-    result: np.ndarray | list[float],
-    prior_sd: float | np.ndarray = 2.0,
-    init: np.ndarray | None = None,
-    *,
-    prior_mean: float | np.ndarray = 0.0,
-    max_iter: int = 30,
-    tol: float = 1e-7,
-) -> tuple[np.ndarray, np.ndarray]:
-    """MAP scores and per-item variances of a Bradley-Terry model with a Gaussian prior.
-
-    first, second, result: vote ``k`` compares ``first[k]`` with ``second[k]``;
-        ``result[k]`` is 1.0 when ``first[k]`` won, 0.5 for a tie (0.0 if second won).
-    prior_sd, prior_mean: the Gaussian prior of the scores (logit units), a scalar or
-        one value per item (a project pre-ranked by a model starts from its scores).
-    init: warm start (e.g. the previous refit), which cuts Newton steps to one or two.
-
-    Returns ``(scores, variances)``; the variances are ``1 / diag(Hessian)`` at the
-    optimum: a per-item Laplace approximation that ignores correlations (cheap, and
-    what a pair sampler needs). Newton steps solve the sparse Hessian system by
-    preconditioned conjugate gradients, so cost is linear in votes + items.
-    """
-    sd = np.broadcast_to(np.asarray(prior_sd, dtype=np.float64), (n,))
-    mean = np.broadcast_to(np.asarray(prior_mean, dtype=np.float64), (n,))
-    if n and sd.min() <= 0:
-        raise ValueError(f"prior_sd must be positive, got minimum {sd.min()}")
-    f = np.asarray(first, dtype=np.int64)
-    g = np.asarray(second, dtype=np.int64)
-    r = np.asarray(result, dtype=np.float64)
-    if not (len(f) == len(g) == len(r)):
-        raise ValueError("first, second and result must have the same length")
-    if len(f) and (min(f.min(), g.min()) < 0 or max(f.max(), g.max()) >= n):
-        raise ValueError(f"vote item positions must be in 0..{n - 1}")
-    prec = 1.0 / (sd * sd)
-    s = mean.copy() if init is None else np.array(init, dtype=np.float64, copy=True)
-    if len(f) == 0:
-        return mean.copy(), sd * sd
-    rows = np.concatenate([f, g, f, g])
-    cols = np.concatenate([f, g, g, f])
-    loss = _loss(s, f, g, r, prec, mean)
-    for _ in range(max_iter):
-        p = expit(s[f] - s[g])
-        resid = p - r
-        grad = np.bincount(f, resid, n) - np.bincount(g, resid, n) + prec * (s - mean)
-        h = p * (1.0 - p)
-        diag = np.bincount(f, h, n) + np.bincount(g, h, n) + prec
-        hess = coo_matrix((np.concatenate([h, h, -h, -h]), (rows, cols)), shape=(n, n)).tocsr()
-        hess.setdiag(hess.diagonal() + prec)
-        precond = LinearOperator((n, n), matvec=lambda x, d=diag: x / d)
-        step, _info = cg(hess, -grad, rtol=1e-10, maxiter=200, M=precond)
-        t = 1.0
-        while True:  # backtracking keeps Newton monotone on near-separable data
-            new = s + t * step
-            new_loss = _loss(new, f, g, r, prec, mean)
-            if new_loss <= loss + 1e-12 or t < 1e-4:
-                break
-            t *= 0.5
-        s, improvement, loss = new, loss - new_loss, new_loss
-        if np.abs(t * step).max() < tol or improvement < tol * 1e-3:
-            break
-    p = expit(s[f] - s[g])
-    h = p * (1.0 - p)
-    diag = np.bincount(f, h, n) + np.bincount(g, h, n) + prec
-    return s, 1.0 / diag
+__all__ = ["BT_PROBIT_BETA", "bt_fit"]

@@ -91,12 +91,18 @@ def train_step(
             accelerator.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    # As metrics.accuracy: over decisive pairs, right when the winner scores at least as high.
-    label = batch["label"]
-    decisive = label != 0.5
+    return loss.detach(), pair_credit_mean(score_a.detach(), score_b.detach(), batch["label"])
+
+
+def pair_credit_mean(
+    score_a: torch.Tensor, score_b: torch.Tensor, label: torch.Tensor
+) -> torch.Tensor:
+    """Accuracy over the decisive pairs of a batch, on the device (no host sync):
+    :func:`common.maths.pair_credit` in torch (winner strictly higher 1, exact tie 0.5)."""
+    decisive = (label != 0.5).float()
     oriented = torch.where(label > 0.5, score_a - score_b, score_b - score_a)
-    accuracy = ((oriented >= 0) & decisive).sum() / decisive.sum().clamp(min=1)
-    return loss.detach(), accuracy.detach()
+    credit = (oriented > 0).float() + 0.5 * (oriented == 0).float()
+    return (credit * decisive).sum() / decisive.sum().clamp(min=1)
 
 
 def train(
@@ -137,7 +143,11 @@ def train(
                 step=0,
                 total_steps=config.total_steps,
             )
-        data = (data or load_data(config, studio=studio)).check()
+        # The main process prepares first (writes a project snapshot, downloads the base
+        # model); the others then read what it wrote, so every rank trains on the same data.
+        with accelerator.main_process_first():
+            data = (data or load_data(config, studio=studio)).check()
+            model = model if model is not None else load_base_model(config)
         config = _size_to_data(config, data, accelerator, files)
         warnings = small_data_warnings(len(data.train), len(data.test))
         if main:
@@ -149,7 +159,6 @@ def train(
         set_seed(config.seed)
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        model = model if model is not None else load_base_model(config)
         params = configure_model(model, config)
         run = _Run(config, files, accelerator, data, model, params)
         result = run.run(resume_from, should_stop)
@@ -392,11 +401,14 @@ class _Run:
         self.restore_best(result)
         self.status(state="saving", message="fitting the calibration and saving the model")
         self.accelerator.wait_for_everyone()
+        # Called on every process: under FSDP/DeepSpeed this gathers the full weights.
+        state_dict = self.accelerator.get_state_dict(self.model)
         if self.main:
             model = self.accelerator.unwrap_model(self.model)
             result.final_dir = save_final(
-                model, self.config, self.files, self.eval_set, self.test_scores, self.data, result
-            )
+                model, self.config, self.files, self.eval_set, self.test_scores, self.data,
+                result, state_dict=state_dict,
+            )  # fmt: skip
             best = result.best_step
             note = (
                 f" (kept step {best}: lowest test loss)" if best not in (None, result.steps) else ""

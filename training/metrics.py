@@ -4,6 +4,9 @@ Pair metrics take ``diff = s_a - s_b`` (model score differences, so ``p = sigmoi
 is the predicted probability that A wins) and ``label`` (the observed probability that A
 won: 1, 0 or 0.5 for a tie). Ties have no right answer, so accuracy, ECE and AURC are
 computed over decisive pairs only; NLL and Brier use every pair with its soft label.
+A decisive pair is right when the human's winner scores strictly higher and earns half
+when the two scores are exactly equal (:func:`common.maths.pair_credit`), so a constant
+model scores 0.5, never 1.0.
 
 Example::
 
@@ -13,7 +16,14 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
+
+from common.maths import bt_fit, kendall_tau, pair_credit, sigmoid
+
+__all__ = [
+    "accuracy", "aurc", "bradley_terry_fit", "brier", "decisive_count", "ece", "evaluate_pairs", "kendall",
+    "nll", "sigmoid", "spearman",
+]  # fmt: skip
 
 ECE_BINS = 15
 
@@ -37,14 +47,16 @@ def _decisive(d: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d[keep] * sign, np.ones(int(keep.sum()))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
-
-
 def accuracy(diff: np.ndarray, label: np.ndarray) -> float:
-    """Share of decisive pairs where the winner scores at least as high (p >= 0.5)."""
+    """Mean credit over decisive pairs: 1 when the winner scores strictly higher, 0.5 on
+    an exact tie of the scores, 0 otherwise."""
     d, _ = _decisive(*_arrays(diff, label))
-    return float(np.mean(d >= 0)) if d.size else float("nan")
+    return float(np.mean(pair_credit(d))) if d.size else float("nan")
+
+
+def decisive_count(label: np.ndarray) -> int:
+    """How many pairs have a winner (the n behind accuracy's confidence interval)."""
+    return int(np.sum(np.asarray(label, dtype=np.float64) != 0.5))
 
 
 def nll(diff: np.ndarray, label: np.ndarray) -> float:
@@ -62,8 +74,8 @@ def brier(diff: np.ndarray, label: np.ndarray) -> float:
 def ece(diff: np.ndarray, label: np.ndarray, bins: int = ECE_BINS) -> float:
     """Expected calibration error over decisive pairs.
 
-    Confidence is ``max(p, 1 - p)``; a pair is correct when ``p >= 0.5`` for the
-    winner. [0, 1] is cut into ``bins`` equal bins, closed on the right (the first also on
+    Confidence is ``max(p, 1 - p)``; correctness is :func:`common.maths.pair_credit`
+    (an exact tie, p = 0.5, counts half). [0, 1] is cut into ``bins`` equal bins, closed on the right (the first also on
     the left); ECE = sum over bins of (share of pairs) * |mean confidence - accuracy|.
     """
     d, _ = _decisive(*_arrays(diff, label))
@@ -71,7 +83,7 @@ def ece(diff: np.ndarray, label: np.ndarray, bins: int = ECE_BINS) -> float:
         return float("nan")
     p = sigmoid(d)
     conf = np.maximum(p, 1 - p)
-    correct = (p >= 0.5).astype(np.float64)
+    correct = pair_credit(d)
     index = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)
     total = 0.0
     for b in range(bins):
@@ -85,15 +97,15 @@ def aurc(diff: np.ndarray, label: np.ndarray) -> float:
     """Area under the risk-coverage curve over decisive pairs (lower is better).
 
     Pairs are sorted by confidence ``|p - 0.5|``, most confident first (stable for equal
-    confidence). At coverage k/n the risk is the error rate of the first k pairs; the
-    curve over k = 1..n is integrated with ``np.trapezoid``.
+    confidence). At coverage k/n the risk is the mean error (1 - pair credit, so an
+    exact tie is half an error) of the first k pairs; the curve over k = 1..n is integrated with ``np.trapezoid``.
     """
     d, _ = _decisive(*_arrays(diff, label))
     if d.size == 0:
         return float("nan")
     p = sigmoid(d)
     order = np.argsort(-np.abs(p - 0.5), kind="stable")
-    errors = (p[order] < 0.5).astype(np.float64)
+    errors = 1.0 - pair_credit(d[order])
     k = np.arange(1, d.size + 1)
     risk = np.cumsum(errors) / k
     return float(np.trapezoid(risk, k / d.size))
@@ -108,7 +120,7 @@ def spearman(model_scores: np.ndarray, human_scores: np.ndarray) -> float:
 def kendall(model_scores: np.ndarray, human_scores: np.ndarray) -> float:
     """Kendall tau-b of the model's order with the human one."""
     a, b = _rank_inputs(model_scores, human_scores)
-    return float(stats.kendalltau(a, b).statistic)
+    return kendall_tau(a, b)
 
 
 def _rank_inputs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,24 +147,10 @@ def evaluate_pairs(diff: np.ndarray, label: np.ndarray) -> dict[str, float]:
 def bradley_terry_fit(
     index_a: np.ndarray, index_b: np.ndarray, label: np.ndarray, n: int, prior_sd: float = 2.0
 ) -> np.ndarray:
-    """MAP Bradley-Terry strengths of ``n`` items from pairs (a normal prior keeps them finite).
+    """MAP Bradley-Terry strengths of ``n`` items from pairs (:func:`common.maths.bt_fit`).
 
     Used as the human ranking of test images when the data has no rating of its own
     (JoyQuality JSON). Example: one pair where item 0 beat item 1 gives ``s[0] > s[1]``.
     """
-    ia = np.asarray(index_a, dtype=np.int64)
-    ib = np.asarray(index_b, dtype=np.int64)
-    y = np.asarray(label, dtype=np.float64)
-
-    def objective(s: np.ndarray) -> tuple[float, np.ndarray]:
-        d = s[ia] - s[ib]
-        loss = np.sum(y * np.logaddexp(0, -d) + (1 - y) * np.logaddexp(0, d))
-        loss += 0.5 * np.sum(s**2) / prior_sd**2
-        g_d = sigmoid(d) - y
-        grad = s / prior_sd**2
-        np.add.at(grad, ia, g_d)
-        np.add.at(grad, ib, -g_d)
-        return float(loss), grad
-
-    result = optimize.minimize(objective, np.zeros(n), jac=True, method="L-BFGS-B")
-    return result.x
+    scores, _variances = bt_fit(n, index_a, index_b, label, prior_sd=prior_sd)
+    return scores

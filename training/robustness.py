@@ -18,6 +18,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from common.maths import pair_accuracy
+
 JPEG_QUALITIES = tuple(range(90, 10, -5))  # 90, 85, ..., 15
 JPEG_SIZE_RATIO = 0.33
 LOWRES_MAX_SIDE = 1024
@@ -75,12 +77,13 @@ def damaged_pair(
 
 
 def robustness_accuracy(clean_scores: np.ndarray, damaged_scores: np.ndarray) -> float:
-    """Share of pairs where the clean image scores strictly higher than its damaged copy."""
+    """Mean pair credit of clean over damaged: 1 when the clean image scores strictly
+    higher, 0.5 on an exact tie (:func:`common.maths.pair_credit`)."""
     clean = np.asarray(clean_scores, dtype=np.float64)
     damaged = np.asarray(damaged_scores, dtype=np.float64)
     if clean.shape != damaged.shape or clean.size == 0:
         raise ValueError("need the same, non-zero number of clean and damaged scores")
-    return float(np.mean(clean > damaged))
+    return pair_accuracy(clean - damaged)
 
 
 def pick_images(test_images: np.ndarray, limit: int, seed: int) -> np.ndarray:

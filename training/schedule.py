@@ -1,62 +1,79 @@
-"""Learning-rate schedules, as a pure factor of the peak rate per optimizer step.
+"""Learning-rate schedules: torch's and transformers' own, built as upstream builds them.
 
-``lr_factor(kind, k, total, warmup)`` is the multiplier of the peak learning rate for
-optimizer step ``k`` (0-based) of ``total``, with ``warmup`` warmup steps:
+Upstream JoyQuality's ``train.py`` steps one scheduler per optimizer step: torch's
+``OneCycleLR`` for ``onecycle`` and transformers' warm-up schedules for the others.
+We do the same, so the curves are the libraries' curves (golden tests pin them):
 
-- ``onecycle``: cosine from peak/25 up to the peak over the warmup steps, then cosine
-  down to peak/250000 at the last step (torch's OneCycleLR shape, but its warmup length
-  is ``warmup_samples``, which upstream's version ignored; momentum is not cycled);
-- ``cosine``: linear warmup, then cosine to 0;
-- ``linear``: linear warmup, then linear to 0;
-- ``constant``: linear warmup, then the peak.
+- ``onecycle``: ``OneCycleLR(max_lr, total_steps, pct_start=warmup/total)``: cosine from
+  peak/25 up to the peak, then cosine down to peak/(25 * 1e4) at the last step. Two
+  deliberate differences from upstream's call: the warm-up length is ``warmup_samples``
+  (upstream left ``pct_start`` at torch's 0.3 and ignored its own warm-up setting), and
+  momentum is not cycled (``cycle_momentum=False``), so ``adam_beta1`` is what it says;
+- ``cosine``: ``get_cosine_schedule_with_warmup`` (linear warm-up from 0, cosine to 0);
+- ``linear``: ``get_linear_schedule_with_warmup``;
+- ``constant``: ``get_constant_schedule_with_warmup``.
 
-Example: ``lr_factor("cosine", 0, 100, 10) == 0.1``.
+Example::
+
+    scheduler = make_scheduler(optimizer, "cosine", total=100, warmup=10)
+    lr_curve("cosine", 100, 10)[0]  # 0.0: transformers' warm-up starts at zero
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
 from training.config import SCHEDULERS
 
-ONECYCLE_DIV = 25.0
-ONECYCLE_FINAL_DIV = 1e4
+ONECYCLE_DIV = 25.0  # torch's default div_factor (start = peak / 25)
+ONECYCLE_FINAL_DIV = 1e4  # torch's default final_div_factor (end = start / 1e4)
 
 
-def _cos_between(start: float, end: float, fraction: float) -> float:
-    fraction = min(max(fraction, 0.0), 1.0)
-    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, kind: str, total: int, warmup: int
+) -> LRScheduler:
+    """The scheduler of ``kind`` over ``total`` optimizer steps with ``warmup`` warm-up steps.
 
-
-def lr_factor(kind: str, step: int, total: int, warmup: int) -> float:
-    """Multiplier of the peak learning rate at optimizer step ``step`` (see module doc)."""
+    Stepped once per optimizer step; its state goes into checkpoints. Raises
+    ``ValueError`` for an unknown kind or inconsistent step counts.
+    """
     if kind not in SCHEDULERS:
         raise ValueError(f"unknown lr_scheduler {kind!r}; choose one of {SCHEDULERS}")
     if total <= 0 or not 0 <= warmup <= total:
         raise ValueError(f"need total > 0 and 0 <= warmup <= total, got {total}, {warmup}")
     if kind == "onecycle":
-        start = 1.0 / ONECYCLE_DIV
-        if step < warmup:
-            return _cos_between(start, 1.0, step / warmup)
-        rest = max(total - 1 - warmup, 1)
-        return _cos_between(1.0, start / ONECYCLE_FINAL_DIV, (step - warmup) / rest)
-    if step < warmup:
-        return (step + 1) / warmup
-    fraction = (step - warmup) / max(total - warmup, 1)
-    if kind == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * fraction))
-    if kind == "linear":
-        return 1.0 - fraction
-    return 1.0
-
-
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, kind: str, total: int, warmup: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR stepping once per optimizer step; its state goes into checkpoints."""
-    lr_factor(kind, 0, total, warmup)  # validate now, not at the first step
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(kind, step, total, warmup)
+        return OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=total,
+            pct_start=warmup / total,
+            div_factor=ONECYCLE_DIV,
+            final_div_factor=ONECYCLE_FINAL_DIV,
+            cycle_momentum=False,
+        )
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
     )
+
+    if kind == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, total)
+    if kind == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup, total)
+    return get_constant_schedule_with_warmup(optimizer, warmup)
+
+
+def lr_curve(kind: str, total: int, warmup: int) -> list[float]:
+    """The multiplier of the peak rate at each of the ``total`` optimizer steps (for plots
+    and tests), read off the real scheduler on a throwaway optimizer."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = make_scheduler(optimizer, kind, total, warmup)
+    curve = []
+    for _ in range(total):
+        curve.append(float(scheduler.get_last_lr()[0]))
+        optimizer.step()
+        scheduler.step()
+    return curve

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.demo_pictures import DAMAGE, SCENES, damage, draw_scene
+from common.maths import kendall_tau
 from ui.context import StudioContext
 
 DEMO_PROJECT = "Demo: image quality"
@@ -80,13 +81,6 @@ def kendall_tau_vs_truth(ranked_names: list[str], levels: dict[str, int]) -> flo
     x = [levels[n] for n in ranked_names if n in levels]
     if len(x) < 3:
         return None
-    pos = np.arange(len(x))
-    lv = -np.asarray(x, dtype=float)  # higher = better
-    dp = np.sign(pos[:, None] - pos[None, :]) * -1  # earlier in ranking = better
-    dl = np.sign(lv[:, None] - lv[None, :])
-    iu = np.triu_indices(len(x), 1)
-    concord = float((dp[iu] * dl[iu]).sum())
-    n_pairs = len(iu[0])
-    ties_l = float((dl[iu] == 0).sum())
-    denom = np.sqrt(n_pairs * (n_pairs - ties_l))
-    return float(concord / denom) if denom else None
+    # Position 0 is the best and level 0 the least damaged: the same direction.
+    tau = kendall_tau(np.arange(len(x)), x)
+    return None if np.isnan(tau) else tau

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
-from transformers import SiglipForImageClassification
+from transformers import SiglipForImageClassification, SiglipModel
 
 from model.calibrate import Calibration
 from model.joyquality import (
@@ -47,6 +47,7 @@ def test_save_load_roundtrip_and_hf_layout(tmp_path, pixels):
         "config.json",
         "model.safetensors",
         "calibration.json",
+        "preprocessor_config.json",
     }
     assert json.loads((tmp_path / "config.json").read_text())["architectures"] == [
         "SiglipForImageClassification"
@@ -62,20 +63,36 @@ def test_save_load_roundtrip_and_hf_layout(tmp_path, pixels):
     torch.testing.assert_close(hf_score, model(pixels).detach())
 
 
+class UpstreamSo400m512(torch.nn.Module):
+    """Upstream train.py's ``So400m512`` as written there (``clip_model`` is the SigLIP
+    model's ``vision_model``, ``head`` a Dropout + Linear), built from a config instead of
+    the Hub, so its state dict has upstream's own key names."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.clip_model = SiglipModel(config).vision_model
+        self.head = torch.nn.Sequential(
+            torch.nn.Dropout(0.0), torch.nn.Linear(config.vision_config.hidden_size, 1, bias=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embedding = self.clip_model(x).pooler_output
+        return self.head(embedding).squeeze(-1)
+
+
 def test_upstream_layout_loads_to_identical_scores(tmp_path, pixels):
-    model = build_tiny_model(seed=2)
-    model.save_pretrained(tmp_path / "hf")
-    upstream = {}
-    for key, value in model.state_dict().items():
-        key = key.replace("vision_model.", "clip_model.", 1).replace("classifier.", "head.1.", 1)
-        upstream[key] = value.clone().contiguous()
+    torch.manual_seed(2)
+    upstream = UpstreamSo400m512(tiny_config()).eval()
+    keys = set(upstream.state_dict())
+    assert "head.1.weight" in keys and any(k.startswith("clip_model.encoder.") for k in keys)
     (tmp_path / "up").mkdir()
-    save_file(upstream, str(tmp_path / "up" / "o8eg1n4c.safetensors"))
+    tensors = {k: v.contiguous() for k, v in upstream.state_dict().items()}
+    save_file(tensors, str(tmp_path / "up" / "o8eg1n4c.safetensors"))
+    build_tiny_model().save_pretrained(tmp_path / "hf")  # only for its config.json
     (tmp_path / "up" / "config.json").write_text((tmp_path / "hf" / "config.json").read_text())
-    a = load_model(tmp_path / "hf" / "model.safetensors", device="cpu")
-    b = load_model(tmp_path / "up" / "o8eg1n4c.safetensors", device="cpu")
+    ours = load_model(tmp_path / "up" / "o8eg1n4c.safetensors", device="cpu")
     with torch.no_grad():
-        torch.testing.assert_close(a(pixels), b(pixels), rtol=0, atol=0)
+        torch.testing.assert_close(ours(pixels), upstream(pixels), rtol=0, atol=0)
 
 
 def test_full_siglip_checkpoint_needs_new_head_flag(tmp_path, pixels):
@@ -137,11 +154,35 @@ def test_head_stays_fp32_under_autocast(pixels):
     assert scores.dtype == torch.float32
 
 
-def test_gradient_checkpointing_keeps_gradients(pixels):
+def _forward_backward_counts(model, pixels) -> tuple[int, int]:
+    """(encoder-layer forward calls, tensors saved for backward) of one training step."""
+    calls = []
+    mlp = model.vision_model.encoder.layers[0].mlp  # inside the checkpointed layer
+    original = mlp.forward
+
+    def counted(*args, **kwargs):  # a forward hook does not see the recompute
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    mlp.forward = counted
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(1) or t, lambda t: t):
+        loss = model(pixels).sum()
+    loss.backward()
+    return len(calls), len(saved)
+
+
+def test_gradient_checkpointing_recomputes_and_saves_less(pixels):
+    plain = build_tiny_model().train()
+    plain_calls, plain_saved = _forward_backward_counts(plain, pixels)
     model = build_tiny_model().train()
     model.enable_gradient_checkpointing()
-    model(pixels).sum().backward()
+    calls, saved = _forward_backward_counts(model, pixels)
+    assert plain_calls == 1 and calls == 2  # the layer ran again during backward
+    assert saved < plain_saved  # its activations were not kept from the forward
     assert model.vision_model.embeddings.patch_embedding.weight.grad is not None
+    for p_plain, p_ckpt in zip(plain.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(p_ckpt.grad, p_plain.grad)  # same gradients
 
 
 def test_wrong_input_size_is_a_clear_error():

@@ -144,7 +144,9 @@ def test_generated_quality_task_reaches_95_percent_quickly(tmp_path, tiny_base):
         tiny_base,
         lr_scheduler="cosine",
         learning_rate=3e-3,
-        warmup_samples=32,
+        # transformers' warm-up starts at lr 0, so on a 40-step run any warm-up costs
+        # whole steps; this recipe reaches the target without one.
+        warmup_samples=0,
         batch_size=16,
         total_samples=640,
         test_every=320,
