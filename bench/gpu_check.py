@@ -206,7 +206,7 @@ def make_pair_task(folder: Path, images: int, size: tuple[int, int]) -> Path:
         names.append((clean, bad))
     split = max(1, images // 4)
     rows = {
-        "train": [[c, b, 1] for c, b in names[split:]] + [[b, c, 0] for c, b in names[split:]],
+        "train": [[c, b, 1] for c, b in names[split:]] + [[b, c, -1] for c, b in names[split:]],
         "test": [[c, b, 1] for c, b in names[:split]],
     }
     path = folder / "pairs.json"
