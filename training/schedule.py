@@ -43,6 +43,9 @@ def make_scheduler(
     if total <= 0 or not 0 <= warmup <= total:
         raise ValueError(f"need total > 0 and 0 <= warmup <= total, got {total}, {warmup}")
     if kind == "onecycle":
+        # torch's OneCycleLR divides by the warm-up phase's length in steps minus one, so a
+        # one-step warm-up raises ZeroDivisionError; one step of warm-up is treated as none.
+        warmup = 0 if warmup == 1 else warmup
         return OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],

@@ -222,3 +222,11 @@ def test_one_bradley_terry_fit_for_ranker_and_training():
     ranker_scores, _ = ranker_bt_fit(3, a, b, y)
     assert metrics.bradley_terry_fit(a, b, y, n=3) == pytest.approx(ranker_scores)
     assert metrics.sigmoid is expit_sigmoid
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 2, 3])
+def test_onecycle_accepts_every_short_warmup(warmup):
+    # torch's OneCycleLR divides by (warm-up steps - 1): one step used to raise.
+    curve = lr_curve("onecycle", 6, warmup)
+    assert len(curve) == 6 and max(curve) == pytest.approx(1.0, abs=0.2)
+    assert curve[-1] == pytest.approx(1 / 25 / 1e4)
