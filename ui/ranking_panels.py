@@ -101,29 +101,33 @@ def build_progress(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdown) 
     import pandas as pd
 
     history = ConfidenceHistory()
-    with gr.Accordion("Progress", open=False) as acc:
+    with gr.Accordion("Progress", open=False, elem_id="ps-progress-panel") as acc:
         plot = gr.LinePlot(
             x="votes",
             y="confidence",
             title="Ranking confidence against votes",
+            x_title="votes so far",
+            y_title="ranking confidence (0.5 = coin flip)",
             y_lim=[0, 1],
             elem_id="ps-progress-plot",
         )
+        note = gr.Markdown(elem_id="ps-progress-note")
         gr.Markdown(CONFIDENCE_HELP)
         refresh = gr.Button("Refresh plot")
 
     def load(project_: str):
         if not project_:
-            return None
+            return None, "Choose a project."
         try:
             series = history.series(desk.session(project_))
         except StudioError as exc:
-            gr.Warning(str(exc))
-            return None
-        return pd.DataFrame(series, columns=["votes", "confidence"])
+            return None, str(exc)
+        if len(series) < 2:  # one point draws as an empty chart: say why instead
+            return None, "No votes yet: the curve starts at 50% and grows with each vote."
+        return pd.DataFrame(series, columns=["votes", "confidence"]), ""
 
     for trigger in (refresh.click, acc.expand):
-        trigger(load, [project], [plot], api_visibility="private")
+        trigger(load, [project], [plot, note], api_visibility="private")
 
 
 def build_new_project(

@@ -229,3 +229,13 @@ def test_identity_and_pair_survive_a_refresh(site, page):
     assert page.input_value("#ps-name textarea, #ps-name input") == "Dana"
     answer(page, "2")
     assert ctx.studio.project(DEMO_PROJECT).votes()[-1].labeler == "Dana"
+
+
+def test_progress_plot_says_why_it_is_empty(site, page):
+    _, url = site
+    open_project(page, url, "context")  # nobody has voted here
+    page.click("#ps-progress-panel")
+    page.wait_for_function(
+        "document.querySelector('#ps-progress-note')?.innerText.startsWith('No votes yet')"
+    )
+    assert "coin flip" in page.inner_text("#ps-progress-panel")
