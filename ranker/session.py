@@ -39,6 +39,12 @@ class Matchup:
     project: str
 
 
+def _holds(key: str, labeler: str) -> bool:
+    """True when an open pair's key is the labeler's own or one of its look-ahead slots
+    (``<labeler>#...``; labeler names never contain ``#``)."""
+    return key == labeler or key.startswith(labeler + "#")
+
+
 class ProjectSession(ProjectState):
     """One project's live state (:class:`ProjectState`) plus its labelers' pairs and votes."""
 
@@ -234,12 +240,6 @@ class ProjectSession(ProjectState):
 
 def _key(i: int, j: int) -> tuple[int, int]:
     return (i, j) if i < j else (j, i)
-
-
-def _holds(key: str, labeler: str) -> bool:
-    """True when an open pair's key is the labeler's own or one of its look-ahead slots
-    (``<labeler>#...``; labeler names never contain ``#``)."""
-    return key == labeler or key.startswith(labeler + "#")
 
 
 def _labeler(labeler: str | None) -> str:

@@ -69,16 +69,16 @@ class OpenPairs:
                 if p.pair_id == pair_id:
                     del slots[slot]
 
-    def forget(self, project: str, labeler: str) -> None:
-        """Drop one labeler's mirror (the engine changed its pairs, as undo does); the
-        next ``get`` reads them back."""
-        with self._lock:
-            for p in self._by_labeler.pop((project, labeler), {}).values():
-                self._by_pair.pop((project, p.pair_id), None)
-
     def drop_project(self, project: str) -> None:
         with self._lock:
             for key in [k for k in self._by_labeler if k[0] == project]:
                 del self._by_labeler[key]
             for key in [k for k in self._by_pair if k[0] == project]:
                 del self._by_pair[key]
+
+    def forget(self, project: str, labeler: str) -> None:
+        """Drop one labeler's mirror (the engine changed its pairs, as undo does); the
+        next ``get`` reads them back."""
+        with self._lock:
+            for p in self._by_labeler.pop((project, labeler), {}).values():
+                self._by_pair.pop((project, p.pair_id), None)
