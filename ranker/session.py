@@ -39,6 +39,12 @@ class Matchup:
     project: str
 
 
+def _holds(key: str, labeler: str) -> bool:
+    """True when an open pair's key is the labeler's own or one of its look-ahead slots
+    (``<labeler>#...``; labeler names never contain ``#``)."""
+    return key == labeler or key.startswith(labeler + "#")
+
+
 class ProjectSession(ProjectState):
     """One project's live state (:class:`ProjectState`) plus its labelers' pairs and votes."""
 
@@ -170,7 +176,11 @@ class ProjectSession(ProjectState):
             self._reserved.pop(_key(i, j), None)
 
     def undo(self, labeler: str) -> VoteRow | None:
-        """Undo this labeler's latest vote (marked, never deleted); None if nothing to undo."""
+        """Undo this labeler's latest vote (marked, never deleted); None if nothing to undo.
+
+        The undone pair comes back as the labeler's open pair, same sides as shown, so
+        a misclick can be answered again (see :meth:`_reopen`).
+        """
         labeler = _labeler(labeler)
         with self._lock:
             last = self.store.last_vote(self.row.id, labeler)
@@ -179,7 +189,36 @@ class ProjectSession(ProjectState):
             self.store.mark_undone(last.id)
             self._rewind(last.id)
             self._previous.pop(labeler, None)
+            self._reopen(labeler, last)
             return last
+
+    def _reopen(self, labeler: str, vote: VoteRow) -> None:
+        """Hand the pair of an undone vote back to its labeler, under a new pair id (the
+        old one stays with the undone vote).
+
+        It replaces the labeler's open pair and is stamped just before the oldest pair the
+        labeler holds (look-ahead slots included), so it is the one shown now; its
+        images must still be in play.
+        """
+        i, j = self.index.get(vote.left_uid), self.index.get(vote.right_uid)
+        pool = self.ratings.pool
+        if i is None or j is None or not (pool.active[i] and pool.active[j]):
+            return
+        now = self.clock()
+        open_pairs = self.store.assignments(self.row.id)
+        held = [a.issued_at for key, a in open_pairs.items() if _holds(key, labeler)]
+        replaced = open_pairs.get(labeler)
+        if replaced is not None:
+            self._release(replaced)
+        a = Assignment(uuid.uuid4().hex, vote.left_uid, vote.right_uid, min([now, *held]) - 1e-3)
+        self.store.assign(self.row.id, labeler, a)
+        self._reserved[_key(i, j)] = (labeler, now + RESERVE_SECONDS)
+
+    def _release(self, a: Assignment) -> None:
+        """Let other labelers have the pair of a dropped open pair again."""
+        i, j = self.index.get(a.left_uid), self.index.get(a.right_uid)
+        if i is not None and j is not None:
+            self._reserved.pop(_key(i, j), None)
 
     def _rewind(self, vote_id: int) -> None:
         """Drop one applied vote: rewind past it exactly, then re-apply the later ones.

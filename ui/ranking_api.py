@@ -127,7 +127,8 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
             return _with_progress(desk.skip(project, check_labeler(labeler), pair_id))
 
     def undo(project: str, labeler: str) -> dict:
-        """Undo this labeler's latest vote; returns the current pair."""
+        """Undo this labeler's latest vote; returns its pair (same sides, a new pair id)
+        to answer again, or the current pair when there was nothing to undo."""
         with user_errors():
             return _with_progress(desk.undo(project, check_labeler(labeler)))
 

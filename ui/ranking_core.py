@@ -109,15 +109,17 @@ class RankingDesk:
             return self._view(session, labeler, message)
 
     def undo(self, project: str, labeler: str) -> PairView:
-        """Undo this labeler's latest vote (kept in the log, marked undone)."""
+        """Undo this labeler's latest vote (kept in the log, marked undone); the engine
+        hands its pair back, so the view shows it to answer again."""
         session = self.session(project)
         with self._lock(project, labeler):
             undone = session.undo(labeler)
             if undone is None:
                 message = "Nothing to undo."
             else:
+                self._open.forget(project, labeler)
                 left, right = session.image(undone.left_uid), session.image(undone.right_uid)
-                message = f"Undid your vote on {left.name} vs {right.name}."
+                message = f"Undid your vote on {left.name} vs {right.name}: answer it again."
             return self._view(session, labeler, message)
 
     def exclude(self, project: str, labeler: str, uid: str, reason: str | None) -> PairView:

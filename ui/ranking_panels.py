@@ -12,10 +12,17 @@ from ui.context import StudioContext
 from ui.ranking_actions import create_project, parse_settings, require_owner
 from ui.ranking_core import RankingDesk
 from ui.ranking_progress import ConfidenceHistory
-from ui.ranking_view import LEADERBOARD_HEADERS, LEADERBOARD_TYPES, leaderboard_rows, select_rows
+from ui.ranking_view import (
+    CONFIDENCE_HELP,
+    LEADERBOARD_HEADERS,
+    LEADERBOARD_TYPES,
+    leaderboard_rows,
+    select_rows,
+)
 
 VIEWS = {"Top 10": "top", "Middle 10": "middle", "Bottom 10": "bottom", "All": "all"}
 ORDERS = list(LEADERBOARD_ORDERS)
+DEFAULT_ORDER = "auto"  # the leaderboard's order when opened; the progress line's tau uses it
 
 
 def strategies() -> list[str]:
@@ -48,7 +55,7 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             view = gr.Radio(list(VIEWS), value="Top 10", label="Show", scale=3)
             order = gr.Radio(
                 ORDERS,
-                value="auto",
+                value=DEFAULT_ORDER,
                 label="Order by",
                 scale=2,
                 info="auto = the pair strategy's own ranking (for active: its sort order, "
@@ -71,7 +78,7 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             return "", None
         try:
             session = desk.session(project_)
-            rows = session.leaderboard(order_ or "conservative")
+            rows = session.leaderboard(order_ or DEFAULT_ORDER)
         except StudioError as exc:
             return str(exc), None
         p = session.progress()
@@ -94,28 +101,33 @@ def build_progress(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdown) 
     import pandas as pd
 
     history = ConfidenceHistory()
-    with gr.Accordion("Progress", open=False) as acc:
+    with gr.Accordion("Progress", open=False, elem_id="ps-progress-panel") as acc:
         plot = gr.LinePlot(
             x="votes",
             y="confidence",
             title="Ranking confidence against votes",
+            x_title="votes so far",
+            y_title="ranking confidence (0.5 = coin flip)",
             y_lim=[0, 1],
             elem_id="ps-progress-plot",
         )
+        note = gr.Markdown(elem_id="ps-progress-note")
+        gr.Markdown(CONFIDENCE_HELP)
         refresh = gr.Button("Refresh plot")
 
     def load(project_: str):
         if not project_:
-            return None
+            return None, "Choose a project."
         try:
             series = history.series(desk.session(project_))
         except StudioError as exc:
-            gr.Warning(str(exc))
-            return None
-        return pd.DataFrame(series, columns=["votes", "confidence"])
+            return None, str(exc)
+        if len(series) < 2:  # one point draws as an empty chart: say why instead
+            return None, "No votes yet: the curve starts at 50% and grows with each vote."
+        return pd.DataFrame(series, columns=["votes", "confidence"]), ""
 
     for trigger in (refresh.click, acc.expand):
-        trigger(load, [project], [plot], api_visibility="private")
+        trigger(load, [project], [plot, note], api_visibility="private")
 
 
 def build_new_project(

@@ -75,3 +75,10 @@ class OpenPairs:
                 del self._by_labeler[key]
             for key in [k for k in self._by_pair if k[0] == project]:
                 del self._by_pair[key]
+
+    def forget(self, project: str, labeler: str) -> None:
+        """Drop one labeler's mirror (the engine changed its pairs, as undo does); the
+        next ``get`` reads them back."""
+        with self._lock:
+            for p in self._by_labeler.pop((project, labeler), {}).values():
+                self._by_pair.pop((project, p.pair_id), None)

@@ -158,14 +158,27 @@ def _side_html(img: ShownImage, side: str) -> str:
             f"<div>{sanitize_context(img.context)}</div></details>"
         )
     return (
-        f'<figure class="ps-side" data-side="{side}" data-uid="{escape(img.uid)}">'
-        f'<div class="ps-key">{KEYS[side]}</div>{body}'
-        f"<figcaption>{escape(img.name)}</figcaption>{context}</figure>"
+        f'<figure class="ps-side" data-side="{side}" data-uid="{escape(img.uid)}">{body}'
+        f'<figcaption><span class="ps-key">{KEYS[side]}</span> {escape(img.name)}</figcaption>'
+        f"{context}</figure>"
     )
 
 
+CONFIDENCE_HELP = (
+    "Ranking confidence: the average chance, given the votes so far, that each image "
+    "really is better than the next one down the ranking. 50% is a coin flip (with no "
+    "votes every image is tied); it nears 100% as more votes stop changing the order."
+)
+
+
 def progress_markdown(progress, known_tau: float | None = None) -> str:
-    """One line: votes vs budget, confidence, and for the demo tau vs the known order."""
+    """Votes vs budget, confidence, and for the demo tau vs the known order; then a
+    small line that says what the confidence means (it is shown right here).
+
+    >>> from ranker.results import Progress
+    >>> print(progress_markdown(Progress(0, None, 9, 9, 0.0, 0.5, False)).splitlines()[0])
+    **0 votes** · 9 images · 0.0 votes per image · ranking confidence 50%
+    """
     budget = f" / {progress.budget}" if progress.budget else ""
     parts = [
         f"**{progress.votes}{budget} votes**",
@@ -174,10 +187,10 @@ def progress_markdown(progress, known_tau: float | None = None) -> str:
         f"ranking confidence {progress.confidence:.0%}",
     ]
     if known_tau is not None:
-        parts.append(f"agreement with the known order (Kendall tau) {known_tau:.2f}")
+        parts.append(f"leaderboard vs the known order: Kendall tau {known_tau:.2f}")
     if progress.done:
         parts.append("**budget reached**")
-    return " · ".join(parts)
+    return " · ".join(parts) + f'\n\n<small class="ps-help">{CONFIDENCE_HELP}</small>'
 
 
 LEADERBOARD_HEADERS = [

@@ -106,6 +106,43 @@ def test_undo_of_an_older_vote_equals_replay(project):
     assert project.undo("nobody") is None
 
 
+def test_undo_hands_the_undone_pair_back_to_answer_again(project):
+    shown = project.next_pair("alice")
+    project.vote(shown.pair_id, "left", "alice")
+    after = project.next_pair("alice")
+    project.undo("alice")
+    back = project.next_pair("alice")
+    assert (back.left.uid, back.right.uid) == (shown.left.uid, shown.right.uid)  # same sides
+    assert back.pair_id not in (shown.pair_id, after.pair_id)  # a fresh id to answer
+    project.vote(back.pair_id, "right", "alice")
+    assert [v.outcome for v in project.votes()] == ["right"]
+    assert project.next_pair("alice").pair_id != back.pair_id
+    with pytest.raises(UnknownPairError):  # the pair it replaced is no longer open
+        project.vote(after.pair_id, "left", "alice")
+
+
+def test_undone_pair_is_shown_before_look_ahead_pairs(project):
+    """Open pairs held under ``alice#next`` (look-ahead) were issued earlier; the undone
+    pair must still come first in issue order, so a look-ahead client shows it now."""
+    ahead = project.next_pair("alice#next")
+    shown = project.next_pair("alice")
+    project.vote(shown.pair_id, "tie", "alice")
+    project.undo("alice")
+    held = project.store.assignments(project.row.id)
+    assert held["alice"].issued_at < held["alice#next"].issued_at
+    assert held["alice#next"].pair_id == ahead.pair_id
+    assert (held["alice"].left_uid, held["alice"].right_uid) == (shown.left.uid, shown.right.uid)
+
+
+def test_undo_of_a_vote_on_an_excluded_image_opens_no_pair(project):
+    shown = project.next_pair("alice")
+    project.vote(shown.pair_id, "left", "alice")
+    project.set_excluded(shown.left.uid, True)
+    project.undo("alice")
+    back = project.next_pair("alice")
+    assert shown.left.uid not in (back.left.uid, back.right.uid)
+
+
 def test_skip_and_exclusion(project):
     pair = project.next_pair("alice")
     project.skip(pair.pair_id, "alice")

@@ -36,3 +36,31 @@ def test_tau_against_known_levels():
         assert kendall_tau_vs_truth(order, levels) == pytest.approx(expected)
     assert kendall_tau_vs_truth(["a", "b", "c"], {"a": 0, "b": 1, "c": 2}) == pytest.approx(1.0)
     assert kendall_tau_vs_truth(["a", "b"], levels) is None
+
+
+def test_progress_line_explains_confidence_and_scores_the_leaderboard_order(tmp_path):
+    """One tau: the one of the order the leaderboard opens with, not another order."""
+    from ui.ranking_core import RankingDesk
+    from ui.ranking_panels import DEFAULT_ORDER
+    from ui.ranking_tab import progress_line
+    from ui.ranking_view import CONFIDENCE_HELP
+
+    ctx = StudioContext(data_dir=tmp_path)
+    ensure_demo_project(ctx)
+    desk = RankingDesk(ctx)
+    project = ctx.studio.project(DEMO_PROJECT)
+    first = progress_line(ctx, desk, DEMO_PROJECT)
+    assert "ranking confidence 50%" in first and CONFIDENCE_HELP in first
+    assert "Kendall" not in first  # no votes, no order to score
+    levels = known_levels(ctx)
+    for _ in range(40):  # a labeler who follows the known order (ties as ties)
+        pair = project.next_pair("ann")
+        a, b = levels[pair.left.name], levels[pair.right.name]
+        project.vote(pair.pair_id, "left" if a < b else "right" if b < a else "tie", "ann")
+
+    def tau(order: str) -> float:
+        names = [project.image(r["uid"]).name for r in project.leaderboard(order)]
+        return kendall_tau_vs_truth(names, levels)
+
+    assert f"{tau('conservative'):.2f}" != f"{tau(DEFAULT_ORDER):.2f}"  # the orders differ here
+    assert f"Kendall tau {tau(DEFAULT_ORDER):.2f}" in progress_line(ctx, desk, DEMO_PROJECT)

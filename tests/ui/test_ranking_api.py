@@ -48,6 +48,8 @@ def test_create_vote_undo_skip_leaderboard_export(client, tmp_path):
     c.predict("api", "bot", after_skip["pair_id"], "tie", api_name="/vote")
     undone = c.predict("api", "bot", api_name="/undo")
     assert undone["progress"]["votes"] == 1 and undone["message"].startswith("Undid")
+    sides = [(p["left"]["uid"], p["right"]["uid"]) for p in (undone, after_skip)]
+    assert sides[0] == sides[1]  # the undone pair, back to answer again
 
     board = c.predict("api", api_name="/leaderboard")
     assert len(board) == 8 and sum(r["comparisons"] for r in board) == 2

@@ -71,9 +71,15 @@ def test_skip_and_undo(tmp_path):
     assert v2.pair_id != v.pair_id and v2.message == "Skipped."
     v3 = desk.vote("p", "ann", v2.pair_id, "right")
     v4 = desk.undo("p", "ann")
-    assert v4.message.startswith("Undid your vote") and v4.pair_id == v3.pair_id
+    assert v4.message.startswith("Undid your vote")
+    assert (v4.left.uid, v4.right.uid) == (v2.left.uid, v2.right.uid)  # back to answer again
+    assert v4.pair_id not in (v2.pair_id, v3.pair_id)
     project = ctx.studio.project("p")
     assert project.progress().votes == 0 and len(project.votes(include_undone=True)) == 1
+    assert RankingDesk(ctx).view("p", "ann").pair_id == v4.pair_id  # kept over a restart
+    v5 = desk.vote("p", "ann", v4.pair_id, "left")
+    assert v5.message == "" and v5.pair_id != v4.pair_id
+    assert [v.outcome for v in project.votes()] == ["left"]
 
 
 def test_corrupt_original_gives_a_message_not_a_crash(tmp_path):

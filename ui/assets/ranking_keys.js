@@ -9,9 +9,15 @@
     "s": "ps-skip", "S": "ps-skip", "ArrowDown": "ps-skip", "z": "ps-undo", "Z": "ps-undo",
     "Backspace": "ps-undo"};
   const ANSWERS = new Set(["ps-vote-left", "ps-vote-right", "ps-vote-tie", "ps-skip"]);
-  const MIN_LOOK_MS = 150;   // a key within this time of a new pair is the tail of a double press
+  // A key within MIN_LOOK_MS of a new pair is the tail of a double press (nobody judges
+  // two pictures that fast): it is refused, never queued onto a pair not yet seen, and
+  // the refusal is shown (an outline and a line of text, REFUSED_MS) so the labeler
+  // knows to press again.
+  const MIN_LOOK_MS = 150;
+  const REFUSED_MS = 1200;
+  const REFUSED_TEXT = "Too soon: that key came as this pair appeared. Look, then press again.";
   const RETRY_MS = 2500;     // an unanswered press may be retried after this long
-  let seen = null, seenAt = 0, answered = null, answeredAt = 0, audio = null;
+  let seen = null, seenAt = 0, answered = null, answeredAt = 0, audio = null, refusedTimer = 0;
   const pairEl = () => document.querySelector("#ps-pair .ps-pair");
   const track = () => {
     const el = pairEl(), id = el ? el.dataset.pairId : null;
@@ -33,6 +39,13 @@
       osc.start(); osc.stop(audio.currentTime + 0.035);
     } catch (e) { /* no audio: fine */ }
   };
+  const refuse = (el) => {
+    el.classList.add("ps-refused");
+    const msg = el.querySelector(".ps-message");
+    if (msg) msg.textContent = REFUSED_TEXT;
+    clearTimeout(refusedTimer);
+    refusedTimer = setTimeout(() => el.classList.remove("ps-refused"), REFUSED_MS);
+  };
   document.addEventListener("click", (e) => {
     if (e.target.closest && e.target.closest("#ps-vote-left, #ps-vote-right, #ps-vote-tie")) blip();
   }, true);
@@ -51,7 +64,7 @@
       const now = performance.now(), pid = el.dataset.pairId;
       if (!pid) return;
       if (answered === pid && now - answeredAt < RETRY_MS) return;  // this pair is answered
-      if (now - seenAt < MIN_LOOK_MS) return;
+      if (now - seenAt < MIN_LOOK_MS) { refuse(el); return; }
       answered = pid; answeredAt = now;
     }
     btn.click();
