@@ -52,6 +52,7 @@ PAIRS_COLUMNS = (
 IMAGES_COLUMNS = (
     "uid",
     "image",
+    "rank",  # the project's default leaderboard order (ranker.results.default_order)
     "mu",
     "sigma",
     "conservative",

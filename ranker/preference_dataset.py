@@ -66,6 +66,7 @@ COLUMN_TYPES = {
     "instruction": _STR,
     "project": _STR,
     "response_ms": _F64,
+    "rank": _I64,
     "mu": _F64,
     "sigma": _F64,
     "conservative": _F64,

@@ -19,7 +19,7 @@ from ranker.contracts import TIE
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
 from ranker.ratings import RatingConfig, Ratings
-from ranker.results import Progress, leaderboard_rows, progress_of
+from ranker.results import Progress, default_order, leaderboard_rows, progress_of
 from ranker.store import ImageRow, ProjectRow, Store, VoteRow
 
 DEFAULT_SETTINGS = {
@@ -189,9 +189,11 @@ class ProjectState:
             self._reload()
 
     # --- results ----------------------------------------------------------------------
-    def leaderboard(self, order: str = "conservative") -> list[dict]:
+    def leaderboard(self, order: str | None = None) -> list[dict]:
         """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
-        ``auto`` (the pair strategy's own ranking, see ``LEADERBOARD_ORDERS``)."""
+        ``auto`` (the pair strategy's own ranking, see ``LEADERBOARD_ORDERS``); no order:
+        the default every output shares (:func:`ranker.results.default_order`)."""
+        order = default_order(order)
         with self._lock:  # the selector's ranking updates its caches
             own = None
             if order == "auto" and hasattr(self.selector, "ranking"):

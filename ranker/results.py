@@ -19,6 +19,27 @@ LEADERBOARD_ORDERS = ("auto", "conservative", "mu", "refit")
 "own"): for ``active``, its sort order while labelers agree, TrueSkill mu while noisy
 votes are sparse, the refit after that; mu for Image Ranker's modes."""
 
+DEFAULT_ORDER = "auto"
+"""The best ranking the project has: every output (Ranking tab, CLI, HTTP API, JSON and
+CSV exports, the published dataset's ``images`` table, the demo's progress line) shows
+it unless the caller names another order. An online rating (mu, mu - 3 sigma) depends
+on the order votes came in; the strategy's own ranking does not for ``active`` (sort
+order, then a refit of all votes), which is why Chatbot Arena also moved its public
+leaderboard from online Elo to a Bradley-Terry fit. Image Ranker's own file format is
+the one exception: it keeps Image Ranker's meaning (rank by mu)."""
+
+
+def default_order(order: str | None = None) -> str:
+    """The order a leaderboard uses: ``order`` when given, else :data:`DEFAULT_ORDER`.
+
+    Every route that shows or writes a ranking resolves its order here, so they agree.
+
+    Example:
+        >>> default_order(), default_order("mu")
+        ('auto', 'mu')
+    """
+    return DEFAULT_ORDER if order is None else order
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -34,7 +55,7 @@ class Progress:
 def leaderboard_rows(
     ratings: Ratings,
     images: list[ImageRow],
-    order: str = "conservative",
+    order: str | None = None,
     own: np.ndarray | None = None,
 ) -> list[dict]:
     """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
@@ -47,6 +68,7 @@ def leaderboard_rows(
         1
     """
     pool, r = ratings.pool, ratings
+    order = default_order(order)
     keys = {"conservative": pool.mu - 3.0 * pool.sigma, "mu": pool.mu}
     keys["auto"] = pool.mu if own is None else own
     if order == "refit":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ranker.errors import StudioError
-from ranker.results import LEADERBOARD_ORDERS
+from ranker.results import DEFAULT_ORDER, LEADERBOARD_ORDERS
 from ui.context import StudioContext
 from ui.ranking_actions import create_project, parse_settings, require_owner
 from ui.ranking_core import RankingDesk
@@ -48,7 +48,7 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             view = gr.Radio(list(VIEWS), value="Top 10", label="Show", scale=3)
             order = gr.Radio(
                 ORDERS,
-                value="auto",
+                value=DEFAULT_ORDER,
                 label="Order by",
                 scale=2,
                 info="auto = the pair strategy's own ranking (for active: its sort order, "
@@ -71,7 +71,7 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             return "", None
         try:
             session = desk.session(project_)
-            rows = session.leaderboard(order_ or "conservative")
+            rows = session.leaderboard(order_ or None)
         except StudioError as exc:
             return str(exc), None
         p = session.progress()
