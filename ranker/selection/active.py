@@ -13,6 +13,13 @@ contradiction is enough: checks start right after the warm-up (on the pivot
 candidates' inferred order, closest pairs first), and 80% labelers are caught at
 about 0.55 votes per image, 90% ones at about 0.6.
 
+A misclick is not a noisy labeler: before switching, the contradicted pair is asked
+once more (``misclicks`` such re-asks, plus one per 200 votes). If the answer confirms
+the sorted order, the contradiction is forgiven and sorting goes on, with a spot check
+every vote for ``suspect_checks`` votes; if it repeats the contradiction, the switch
+happens. Noisy labelers soon contradict again and switch a few votes later than
+without the re-ask.
+
 In the noisy mode, while the vote graph is sparse (under ``online_until`` votes per
 image) pairs come from Image Ranker's smart shuffle, balanced counts and close
 ratings, ranked by TrueSkill mu: measured at 80% labelers that beats refit EIG there
@@ -70,6 +77,7 @@ class RefitModel:
         self.sd = np.zeros(0)
         self.order = np.zeros(0, dtype=np.int64)  # active items by score at the last refit
         self.pos = np.zeros(0, dtype=np.int64)
+        self.since: set[Pair] = set()  # pairs voted since the last full refit
 
     def update(self, pool: Pool) -> None:
         if self.sync.stale(pool) or len(self.scores) != pool.n:
@@ -79,6 +87,7 @@ class RefitModel:
             self._full(pool, at)
         for k in self.sync.pending(pool):
             a, b, r = pool.first[k], pool.second[k], pool.result[k]
+            self.since.add(key(a, b))
             if r == DRAW:
                 continue  # the logistic model has no draw margin; the next refit uses ties
             ma, sa, mb, sb = rate(
@@ -97,6 +106,7 @@ class RefitModel:
         self.pos = np.full(pool.n, -1, dtype=np.int64)
         self.pos[self.order] = np.arange(len(self.order))
         self.sync.seen = at
+        self.since = set()
 
 
 class ActiveSelector:
@@ -124,6 +134,8 @@ class ActiveSelector:
         online_until: float = 2.0,
         sparse_pairs: str = "shuffle",
         sort_within: str = "refit",
+        misclicks: int = 1,
+        suspect_checks: int = 12,
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
@@ -137,6 +149,7 @@ class ActiveSelector:
         if sort_within not in ("refit", "mu"):
             raise ValueError(f"sort_within must be 'refit' or 'mu', got {sort_within!r}")
         self.sort_within = sort_within
+        self.misclicks, self.suspect_checks = misclicks, suspect_checks
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
         self.warmup, self.prior_scale = warmup, prior_scale
@@ -154,6 +167,10 @@ class ActiveSelector:
         self._noisy_at: int | None = None  # vote count when sorting was abandoned
         self._model: RefitModel | None = None
         self._shuffle = SmartShuffleSelector()
+        self._reask: tuple[int, int] | None = None  # (claimed winner, loser) to ask again
+        self._reask_since = 0
+        self._forgiven = 0
+        self._suspect_until = 0  # after a forgiven contradiction: a check every vote
 
     # ---- state ----------------------------------------------------------------------
     def _update(self, pool: Pool) -> None:
@@ -170,10 +187,33 @@ class ActiveSelector:
         for k in self._sync.pending(pool):
             if self._noisy_at is not None:
                 break
-            self._sort.add(pool.first[k], pool.second[k], pool.result[k])
-            if self.mode == "auto" and self._sort.noisy(self.tolerance, self.min_contradictions):
-                self._noisy_at = k + 1
+            self._replay(k, pool.first[k], pool.second[k], pool.result[k])
         self._sync.seen = pool.n_votes
+
+    def _replay(self, k: int, a: int, b: int, result: float) -> None:
+        """Feed vote ``k`` to the sort; switch to noisy mode unless it may be a misclick."""
+        sort = self._sort
+        before = sort.contradictions
+        sort.add(a, b, result)
+        if self.mode != "auto":
+            return
+        reask, self._reask = self._reask, None
+        answered = reask is not None and key(a, b) == key(*reask)
+        if answered and result != DRAW and a == reask[1]:  # confirms the sorted order
+            sort.contradictions = max(0.0, before - 1.0)
+            self._forgiven += 1
+            self._suspect_until = k + 1 + self.suspect_checks
+        elif reask is not None and not answered and k - self._reask_since < 50:
+            self._reask = reask  # the re-ask is still out: decide when it comes back
+            return
+        if not sort.noisy(self.tolerance, self.min_contradictions):
+            return
+        allowance = self.misclicks + (k + 1) // 200
+        fresh = sort.contradictions <= before + 1  # one new contradiction, not a pattern
+        if not answered and sort.disputes and self._forgiven < allowance and fresh:
+            self._reask, self._reask_since = sort.disputes[-1], k
+        else:
+            self._noisy_at = k + 1
 
     @property
     def sorting(self) -> bool:
@@ -186,6 +226,9 @@ class ActiveSelector:
     ) -> Pair | None:
         self._update(pool)
         pair = self._warmup(pool, rng, avoid) if self.warmup else None
+        if pair is None and self.sorting and self._reask is not None:
+            if key(*self._reask) not in avoid:
+                pair = key(*self._reask)
         if pair is None and self.sorting:
             pair = self._spot_check(pool, rng, avoid)
             if pair is None:
@@ -229,8 +272,12 @@ class ActiveSelector:
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair]
     ) -> Pair | None:
         """Now and then a pair of known order, until enough votes could have contradicted."""
+        if self.mode != "auto":
+            return None
+        if pool.n_votes < self._suspect_until:  # a contradiction was just forgiven
+            return self._sort.check_pair(rng, avoid, close=True)
         due = pool.n_votes % self.check_every == self.check_every - 1
-        if self.mode != "auto" or not due or self._sort.checked >= self.min_checks:
+        if not due or self._sort.checked >= self.min_checks:
             return None
         return self._sort.check_pair(rng, avoid)
 
@@ -290,10 +337,14 @@ class ActiveSelector:
             z = np.abs(scores[a] - scores[b]) / np.hypot(sd[a], sd[b])
             gain = ndtr(-z)
         gain[a == b] = -np.inf
-        for k in np.argsort(-gain, kind="stable")[:64].tolist():
-            if gain[k] == -np.inf:
-                break
-            pair = key(int(a[k]), int(b[k]))
-            if pair not in avoid:
-                return pair
+        best = np.argsort(-gain, kind="stable")[:64].tolist()
+        # a pair voted since the last refit has a stale gain (a tie does not even move
+        # the online scores): others first, so no pair is asked again and again
+        for fresh in (model.since, ()):
+            for k in best:
+                if gain[k] == -np.inf:
+                    break
+                pair = key(int(a[k]), int(b[k]))
+                if pair not in avoid and pair not in fresh:
+                    return pair
         return None

@@ -14,7 +14,15 @@ every decision depends only on earlier votes, so undo and restart rebuild it exa
 Segments (buckets) occupy disjoint ranges of final positions ``[start, start +
 size)``, so comparing starts orders them. Votes that disagree with the established
 order are counted as contradictions: they tell :class:`ActiveSelector` its labelers
-are noisy and sorting no longer pays.
+are noisy and sorting no longer pays; each is remembered as a *dispute* (the order the
+contradicting vote claimed) so the selector can re-ask it before believing a misclick.
+
+Ties are answers too. A tie against a pivot puts the candidate on the pivot's smaller
+side; a tie between two pivot candidates orders them by a fixed hash (they are
+near-equal, either order is right). Either way the question is settled and never asked
+again: before, a tie recorded nothing and the same pair was served again and again.
+A tie is never a contradiction (a labeler who calls near-equal images equal is not
+noisy); a tie on a pair of known order is a check.
 """
 
 from __future__ import annotations
@@ -97,6 +105,7 @@ class QuickSortState:
         self.side = np.zeros(n, dtype=np.int8)
         self.beat: list[list[int]] = [[] for _ in range(n)]  # items i beat
         self.lost: list[list[int]] = [[] for _ in range(n)]  # items that beat i
+        self.drew: list[list[int]] = [[] for _ in range(n)]  # items i tied with
         self.start: dict[int, int] = {}
         self.members: dict[int, list[int]] = {}
         self.cands: dict[int, _Candidates] = {}  # segments still choosing their pivot
@@ -106,6 +115,8 @@ class QuickSortState:
         self.inferred: dict[int, dict[int, None]] = {}  # per segment: placed by transitivity
         self.contradictions = 0.0
         self.checked = 0
+        self.ties = 0
+        self.disputes: list[tuple[int, int]] = []  # (claimed winner, loser) that contradicted
         self._next_id = 0
         self._new_segment([int(i) for i in np.flatnonzero(mask)], 0)
 
@@ -119,32 +130,42 @@ class QuickSortState:
         if not (self.mask[a] and self.mask[b]):
             return
         tie = result == DRAW
-        if not tie:
+        self.ties += tie
+        if tie:
+            self.drew[a].append(b)
+            self.drew[b].append(a)
+        else:
             if a in self.beat[b] or b in self.beat[a]:  # a repeated pair: a check
-                self._check(a in self.beat[b], False)
+                self._check(a in self.beat[b], (a, b))
             self.beat[a].append(b)
             self.lost[b].append(a)
         sa, sb = int(self.seg[a]), int(self.seg[b])
         if sa != sb:
-            self._check(tie or self.start[sa] < self.start[sb], tie)
+            self._check(not tie and self.start[sa] < self.start[sb], (a, b))
         elif sa in self.cands:
             self._choosing(sa, a, b, tie)
         elif sa in self.pivot:
             self._within(sa, a, b, tie)
 
-    def _check(self, contradicts: bool, tie: bool) -> None:
+    def _check(self, contradicts: bool, claimed: tuple[int, int] | None = None) -> None:
+        """One vote on a pair of known order; ``claimed``: (winner, loser) it said."""
         self.checked += 1
         if contradicts:
-            self.contradictions += 0.5 if tie else 1.0
+            self.contradictions += 1.0
+            if claimed is not None:
+                self.disputes.append(claimed)
 
     def _choosing(self, s: int, a: int, b: int, tie: bool) -> None:
         cands = self.cands[s]
-        if tie or a not in cands.index or b not in cands.index:
+        if a not in cands.index or b not in cands.index:
             return
-        if cands.above[cands.index[a], cands.index[b]]:  # known by transitivity: a check
-            self._check(False, False)
-        elif not cands.add(a, b):
-            self._check(True, False)
+        ia, ib = cands.index[a], cands.index[b]
+        if cands.above[ia, ib] or cands.above[ib, ia]:  # known by transitivity: a check
+            self._check(not tie and bool(cands.above[ib, ia]), (a, b))
+        elif tie:  # near-equal: either order is right, a fixed one settles the question
+            cands.add(*((a, b) if _tiebreak(a) > _tiebreak(b) else (b, a)))
+        else:
+            cands.add(a, b)
         p = cands.median()
         if p is not None:
             del self.cands[s]
@@ -160,17 +181,17 @@ class QuickSortState:
             if side[x] == PENDING:
                 self._classify(s, x, want)
             else:
-                self._check(tie or side[x] != want, tie)
+                self._check(not tie and side[x] != want, (a, b))
                 self.inferred.get(s, {}).pop(x, None)  # verified
         elif not tie:  # winner a, loser b, neither the pivot
             if side[a] == BELOW and side[b] == ABOVE:
-                self._check(True, False)
+                self._check(True, (a, b))
             elif side[b] == ABOVE and side[a] == PENDING:
                 self._classify(s, a, ABOVE)
             elif side[a] == BELOW and side[b] == PENDING:
                 self._classify(s, b, BELOW)
             elif side[a] != PENDING and side[b] != PENDING and side[a] != side[b]:
-                self._check(False, False)
+                self._check(False)
         if s in self.pivot and not self.pending[s]:
             self._split(s)
 
@@ -201,11 +222,12 @@ class QuickSortState:
         for z, y_won in itertools.chain(
             ((z, True) for z in self.beat[y]), ((z, False) for z in self.lost[y])
         ):
+            claimed = (y, z) if y_won else (z, y)
             if z == p:
                 if (side == ABOVE) != y_won:
-                    self._check(True, False)
+                    self._check(True, claimed)
             elif seg[z] == s and sides[z] == -side and (side == ABOVE) != y_won:
-                self._check(True, False)
+                self._check(True, claimed)
 
     # ---- segments -----------------------------------------------------------------
     def _new_segment(self, items: list[int], start: int) -> None:
@@ -222,7 +244,12 @@ class QuickSortState:
         for c in chosen:  # order already known from earlier votes among them
             for d in self.beat[c]:
                 if d in cands.index and not cands.add(c, d):
-                    self._check(True, False)
+                    self._check(True, (c, d))
+        for c in chosen:  # earlier ties among them: settled as a tie is while choosing
+            for d in self.drew[c]:
+                ic, idx = cands.index[c], cands.index.get(d)
+                if idx is not None and not (cands.above[ic, idx] or cands.above[idx, ic]):
+                    cands.add(*((c, d) if _tiebreak(c) > _tiebreak(d) else (d, c)))
         heapq.heappush(self.heap, (-len(items), s))
         p = cands.median()
         if p is None:
@@ -246,6 +273,9 @@ class QuickSortState:
             self._classify(s, x, BELOW)
         for x in self.lost[p]:
             self._classify(s, x, ABOVE)
+        for x in self.drew[p]:  # earlier ties with the pivot: the smaller side, as live
+            if self.seg[x] == s and self.side[x] == PENDING:
+                self._classify(s, x, self._smaller_side(s))
         if not self.pending[s]:
             self._split(s)
 
@@ -287,13 +317,17 @@ class QuickSortState:
     def _open(self, s: int) -> bool:
         return s in self.cands or s in self.pivot
 
-    def check_pair(self, rng: np.random.Generator, avoid: Collection[Pair] = ()) -> Pair | None:
+    def check_pair(
+        self, rng: np.random.Generator, avoid: Collection[Pair] = (), close: bool = False
+    ) -> Pair | None:
         """A pair whose order is already known, from neighbouring segments: a spot check.
 
         Consistent labelers always confirm it; noisy ones contradict it now and then,
         which is the only way to tell them apart (sorting never asks a known pair).
+        ``close``: only pairs from neighbouring segments (near in rank, the ones a noisy
+        labeler flips most often).
         """
-        for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])):
+        for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])) if not close else ():
             if s not in self.pivot:
                 continue
             todo = list(itertools.islice(self.inferred[s], 64))

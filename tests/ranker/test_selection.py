@@ -187,10 +187,47 @@ def test_active_spot_checks_start_right_after_the_warm_up() -> None:
     assert sel.sorting and sel._sort.checked > 0 and sel._sort.contradictions == 0
     caught = []
     for seed in range(10):  # 80% labelers: most are caught before 0.8 votes per image
-        _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed)
+        # (without the misclick re-ask, whose cost the next test bounds)
+        _, _, sel, _ = drive(
+            "active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed, misclicks=0
+        )
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 8
     assert np.median([at or n for at in caught]) <= 0.7 * n
+
+
+def test_one_misclick_is_re_asked_and_forgiven_noise_still_caught() -> None:
+    import copy
+
+    n = 100
+    q = np.random.default_rng(1234).normal(size=n)
+    rng = np.random.default_rng(0)
+    pool, sel, last = Pool.empty(n, **PRESET), make_selector("active"), set()
+    misclick = reasked = None
+    for v in range(int(1.5 * n)):
+        pair = sel.next_pair(pool, rng, avoid=last)
+        a, b = pair
+        w, lo = (a, b) if q[a] > q[b] else (b, a)
+        if misclick is None and v >= n:  # flip the first answer the sort can check
+            trial_pool, trial = copy.deepcopy(pool), copy.deepcopy(sel)
+            vote(trial_pool, lo, w)
+            trial.observe(trial_pool, lo, w, 1.0)
+            if trial._reask == (lo, w):
+                misclick, (w, lo) = (lo, w), (lo, w)
+        elif misclick and pair == tuple(sorted(misclick)):
+            reasked = v
+        vote(pool, w, lo)
+        sel.observe(pool, w, lo, 1.0)
+        last = {pair}
+    assert misclick is not None and reasked is not None  # contradicted, then asked again
+    assert sel.sorting and sel._forgiven == 1  # confirmed: still sorting
+    assert sel._sort.contradictions == 0
+    caught = []
+    for seed in range(10):  # 80% labelers still leave sorting, a few votes later
+        _, _, sel, _ = drive("active", n=n, votes=int(1.1 * n), noise=1.03, seed=seed)
+        caught.append(sel._noisy_at)
+    assert sum(at is not None for at in caught) >= 9
+    assert np.median([at or 2 * n for at in caught]) <= 0.8 * n
 
 
 @pytest.mark.parametrize("noise", [0.0, 1.03])
