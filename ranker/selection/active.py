@@ -78,8 +78,15 @@ class RefitModel:
         self.order = np.zeros(0, dtype=np.int64)  # active items by score at the last refit
         self.pos = np.zeros(0, dtype=np.int64)
         self.since: set[Pair] = set()  # pairs voted since the last full refit
+        self.asked: dict[Pair, int] = {}  # votes per pair, for all of history
+        self._asked_sync = VoteSync()
 
     def update(self, pool: Pool) -> None:
+        if self._asked_sync.stale(pool):
+            self.asked, self._asked_sync = {}, VoteSync()
+        for k in self._asked_sync.pending(pool):
+            pair = key(pool.first[k], pool.second[k])
+            self.asked[pair] = self.asked.get(pair, 0) + 1
         if self.sync.stale(pool) or len(self.scores) != pool.n:
             self.sync = VoteSync()
         at = pool.n_votes - pool.n_votes % self.every
@@ -337,6 +344,13 @@ class ActiveSelector:
             z = np.abs(scores[a] - scores[b]) / np.hypot(sd[a], sd[b])
             gain = ndtr(-z)
         gain[a == b] = -np.inf
+        # the per-item posteriors ignore that a pair's own votes already answered it
+        # (a tie leaves two items close and uncertain, so its gain stays top): each
+        # earlier vote on a pair divides its gain, so ties never freeze the selection
+        asked = model.asked
+        if asked:
+            lo, hi = np.minimum(a, b).tolist(), np.maximum(a, b).tolist()
+            gain = gain / (1.0 + np.array([asked.get(p, 0) for p in zip(lo, hi)]))
         best = np.argsort(-gain, kind="stable")[:64].tolist()
         # a pair voted since the last refit has a stale gain (a tie does not even move
         # the online scores): others first, so no pair is asked again and again

@@ -17,12 +17,14 @@ order are counted as contradictions: they tell :class:`ActiveSelector` its label
 are noisy and sorting no longer pays; each is remembered as a *dispute* (the order the
 contradicting vote claimed) so the selector can re-ask it before believing a misclick.
 
-Ties are answers too. A tie against a pivot puts the candidate on the pivot's smaller
-side; a tie between two pivot candidates orders them by a fixed hash (they are
-near-equal, either order is right). Either way the question is settled and never asked
-again: before, a tie recorded nothing and the same pair was served again and again.
-A tie is never a contradiction (a labeler who calls near-equal images equal is not
-noisy); a tie on a pair of known order is a check.
+Ties are answers too. A tie against a pivot puts the item in the pivot's *equal
+class*, a bucket placed right below the pivot and sorted on its own (without the
+pivot, so it shrinks); a tie between two pivot candidates drops one of them from the
+candidates (near-equal: either would do as the pivot). Either way the question is
+settled and never asked again: before, a tie recorded nothing and the same pair was
+served again and again. No order is invented from a tie, so two ties never chain
+into a wrong inferred order. A tie is never a contradiction (a labeler who calls
+near-equal images equal is not noisy); a tie on a pair of known order is a check.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, key
 from ranker.tsmath import draw_margin, rate_one
 
-BELOW, PENDING, ABOVE = -1, 0, 1
+BELOW, PENDING, ABOVE, EQUAL = -1, 0, 1, 2
 MAX_CANDIDATES = 15
 
 
@@ -73,6 +75,17 @@ class _Candidates:
         down[lo] = True
         self.above |= np.outer(up, down)
         return True
+
+    def drop(self, item: int) -> None:
+        """Stop considering ``item`` as a pivot (it tied with another candidate)."""
+        keep = [t for t, c in enumerate(self.items) if c != item]
+        self.items = [self.items[t] for t in keep]
+        self.index = {c: t for t, c in enumerate(self.items)}
+        self.above = self.above[np.ix_(keep, keep)]
+
+    def known(self, a: int, b: int) -> bool:
+        ia, ib = self.index[a], self.index[b]
+        return bool(self.above[ia, ib] or self.above[ib, ia])
 
     def next_question(self) -> tuple[int, int] | None:
         """Binary insertion: the next pair to compare, or None when the order is known."""
@@ -162,8 +175,8 @@ class QuickSortState:
         ia, ib = cands.index[a], cands.index[b]
         if cands.above[ia, ib] or cands.above[ib, ia]:  # known by transitivity: a check
             self._check(not tie and bool(cands.above[ib, ia]), (a, b))
-        elif tie:  # near-equal: either order is right, a fixed one settles the question
-            cands.add(*((a, b) if _tiebreak(a) > _tiebreak(b) else (b, a)))
+        elif tie:  # near-equal: either would do as the pivot, keep one
+            cands.drop(max(a, b, key=_tiebreak))
         else:
             cands.add(a, b)
         p = cands.median()
@@ -177,11 +190,14 @@ class QuickSortState:
         side = self.side
         if p in (a, b):
             x = b if a == p else a
-            want = self._smaller_side(s) if tie else (ABOVE if x == a else BELOW)
+            want = ABOVE if x == a else BELOW
             if side[x] == PENDING:
-                self._classify(s, x, want)
+                if tie:
+                    self._equal(s, x)
+                else:
+                    self._classify(s, x, want)
             else:
-                self._check(not tie and side[x] != want, (a, b))
+                self._check(not tie and side[x] not in (want, EQUAL), (a, b))
                 self.inferred.get(s, {}).pop(x, None)  # verified
         elif not tie:  # winner a, loser b, neither the pivot
             if side[a] == BELOW and side[b] == ABOVE:
@@ -195,9 +211,10 @@ class QuickSortState:
         if s in self.pivot and not self.pending[s]:
             self._split(s)
 
-    def _smaller_side(self, s: int) -> int:
-        sides = self.side[self.members[s]]
-        return BELOW if (sides == BELOW).sum() <= (sides == ABOVE).sum() else ABOVE
+    def _equal(self, s: int, x: int) -> None:
+        """x tied with the pivot: into the pivot's equal class (nothing follows from it)."""
+        self.side[x] = EQUAL
+        del self.pending[s][x]
 
     def _classify(self, s: int, x: int, side: int) -> None:
         """Put x on one side of the pivot, then everything transitivity puts there too."""
@@ -247,9 +264,8 @@ class QuickSortState:
                     self._check(True, (c, d))
         for c in chosen:  # earlier ties among them: settled as a tie is while choosing
             for d in self.drew[c]:
-                ic, idx = cands.index[c], cands.index.get(d)
-                if idx is not None and not (cands.above[ic, idx] or cands.above[idx, ic]):
-                    cands.add(*((c, d) if _tiebreak(c) > _tiebreak(d) else (d, c)))
+                if c in cands.index and d in cands.index and not cands.known(c, d):
+                    cands.drop(max(c, d, key=_tiebreak))
         heapq.heappush(self.heap, (-len(items), s))
         p = cands.median()
         if p is None:
@@ -273,14 +289,14 @@ class QuickSortState:
             self._classify(s, x, BELOW)
         for x in self.lost[p]:
             self._classify(s, x, ABOVE)
-        for x in self.drew[p]:  # earlier ties with the pivot: the smaller side, as live
-            if self.seg[x] == s and self.side[x] == PENDING:
-                self._classify(s, x, self._smaller_side(s))
+        for x in self.drew[p]:  # earlier ties with the pivot: its equal class, as live
+            if x in self.pending[s]:
+                self._equal(s, x)
         if not self.pending[s]:
             self._split(s)
 
     def _split(self, s: int) -> None:
-        """Replace a fully partitioned segment by below / pivot / above."""
+        """Replace a fully partitioned segment by below / equal class / pivot / above."""
         p = self.pivot.pop(s)
         del self.pending[s]
         self.inferred.pop(s, None)
@@ -288,9 +304,11 @@ class QuickSortState:
         start = self.start.pop(s)
         below = [i for i in members if i != p and self.side[i] == BELOW]
         above = [i for i in members if i != p and self.side[i] == ABOVE]
+        equal = [i for i in members if i != p and self.side[i] == EQUAL]
         self._new_segment(below, start)
-        self._new_segment([p], start + len(below))
-        self._new_segment(above, start + len(below) + 1)
+        self._new_segment(equal, start + len(below))
+        self._new_segment([p], start + len(below) + len(equal))
+        self._new_segment(above, start + len(below) + len(equal) + 1)
 
     # ---- queries ------------------------------------------------------------------
     def next_pair(
@@ -382,7 +400,8 @@ class QuickSortState:
         n = len(self.seg)
         within = self.mu if within is None else within
         starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
-        side = np.where(np.isin(self.seg, list(self.pivot)), self.side, 0).astype(np.float64)
+        partitioning = np.isin(self.seg, list(self.pivot)) & (self.side != EQUAL)
+        side = np.where(partitioning, self.side, 0).astype(np.float64)
         rank = np.lexsort((within, side, starts))
         keys = np.stack([starts[rank], side[rank], within[rank]])
         # equal keys keep equal scores: no information, no invented order (tau-b counts
