@@ -233,9 +233,9 @@ class ActiveSelector:
     ) -> Pair | None:
         self._update(pool)
         pair = self._warmup(pool, rng, avoid) if self.warmup else None
-        if pair is None and self.sorting and self._reask is not None:
-            if key(*self._reask) not in avoid:
-                pair = key(*self._reask)
+        reask = self._reask
+        if pair is None and self.sorting and reask is not None and key(*reask) not in avoid:
+            pair = key(*reask)
         if pair is None and self.sorting:
             pair = self._spot_check(pool, rng, avoid)
             if pair is None:
@@ -350,7 +350,7 @@ class ActiveSelector:
         asked = model.asked
         if asked:
             lo, hi = np.minimum(a, b).tolist(), np.maximum(a, b).tolist()
-            gain = gain / (1.0 + np.array([asked.get(p, 0) for p in zip(lo, hi)]))
+            gain = gain / (1.0 + np.array([asked.get(p, 0) for p in zip(lo, hi, strict=True)]))
         best = np.argsort(-gain, kind="stable")[:64].tolist()
         # a pair voted since the last refit has a stale gain (a tie does not even move
         # the online scores): others first, so no pair is asked again and again

@@ -199,9 +199,7 @@ def test_active_spot_checks_start_right_after_the_warm_up() -> None:
     caught = []
     for seed in range(10):  # 80% labelers: most are caught before 0.8 votes per image
         # (without the misclick re-ask, whose cost the next test bounds)
-        _, _, sel, _ = drive(
-            "active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed, misclicks=0
-        )
+        _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed, misclicks=0)
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 8
     assert np.median([at or n for at in caught]) <= 0.7 * n
