@@ -119,6 +119,8 @@ class ProjectState:
             return make_selector(
                 "budget", budget=settings.get("budget"), random_share=settings["random_share"]
             )
+        if settings["strategy"] in ("active", "refit_eig"):  # no request waits for a refit
+            return make_selector(settings["strategy"], background=True)
         return make_selector(settings["strategy"])
 
     def _as_indices(self, votes: Iterable[VoteRow]) -> list[tuple[int, int, bool]]:
@@ -195,10 +197,12 @@ class ProjectState:
         the default every output shares (:func:`ranker.results.default_order`)."""
         order = default_order(order)
         with self._lock:  # the selector's ranking updates its caches
-            own = None
+            own = fitted = None
             if order == "auto" and hasattr(self.selector, "ranking"):
                 own = self.selector.ranking(self.ratings.pool)
-            return leaderboard_rows(self.ratings, self.images, order, own)
+            if order == "refit" and hasattr(self.selector, "refit_scores"):
+                fitted = self.selector.refit_scores(self.ratings.pool)  # never waits
+            return leaderboard_rows(self.ratings, self.images, order, own, fitted)
 
     def progress(self) -> Progress:
         return progress_of(self.ratings, self.settings.get("budget"))

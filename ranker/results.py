@@ -57,9 +57,12 @@ def leaderboard_rows(
     images: list[ImageRow],
     order: str | None = None,
     own: np.ndarray | None = None,
+    fitted: np.ndarray | None = None,
 ) -> list[dict]:
     """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
     ``auto`` (``own``: the strategy's scores, higher is better; mu when not given).
+    ``fitted``: refit scores already at hand (the strategy's background refit); without
+    them ``refit`` fits all votes now.
 
     Excluded images go last, still ranked among themselves.
 
@@ -71,7 +74,9 @@ def leaderboard_rows(
     order = default_order(order)
     keys = {"conservative": pool.mu - 3.0 * pool.sigma, "mu": pool.mu}
     keys["auto"] = pool.mu if own is None else own
-    if order == "refit":
+    if order == "refit" and fitted is not None:
+        keys["refit"] = fitted
+    elif order == "refit":
         from ranker.btfit import bt_fit
 
         first, second, result = pool.history()

@@ -34,86 +34,13 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.btfit import BT_PROBIT_BETA, bt_fit
+from ranker.btfit import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
 from ranker.selection.imageranker import SmartShuffleSelector
+from ranker.selection.refit_model import RefitModel, refit, refit_prior
 from ranker.selection.sortstate import QuickSortState
-from ranker.tsmath import expected_information_gain, rate
-
-
-def refit_prior(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item prior (mean, sd) of the refit, in logit units, from the pool's start ratings.
-
-    TrueSkill's ``P(i beats j) = Phi((mu_i - mu_j) / (sqrt(2) beta))`` is about
-    ``sigmoid(k (mu_i - mu_j))`` with ``k = 1.702 / (sqrt(2) beta)``: the same scale
-    maps a pre-ranked pool's seeded ratings into the refit.
-    """
-    k = 1.702 / (np.sqrt(2.0) * pool.beta)
-    mu0, sd0 = pool.start_ratings()
-    return k * (mu0 - pool.prior_mu), scale * k * sd0
-
-
-def refit(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Bradley-Terry MAP scores and variances of all votes, with the pool's prior."""
-    first, second, result = pool.history()
-    mean, sd = refit_prior(pool, scale)
-    return bt_fit(pool.n, first, second, result, prior_sd=sd, prior_mean=mean)
-
-
-class RefitModel:
-    """Refit scores kept fresh cheaply: a full refit every ``every`` votes, and the
-    closed-form Gaussian update of the two voted items in between.
-
-    Refits happen at fixed vote counts (multiples of ``every``) from a cold start, so
-    the state after any history is the same whether reached live or by replay.
-    """
-
-    def __init__(self, every: int, prior_scale: float = 1.0) -> None:
-        self.every = max(1, every)
-        self.prior_scale = prior_scale
-        self.sync = VoteSync()
-        self.scores = np.zeros(0)
-        self.sd = np.zeros(0)
-        self.order = np.zeros(0, dtype=np.int64)  # active items by score at the last refit
-        self.pos = np.zeros(0, dtype=np.int64)
-        self.since: set[Pair] = set()  # pairs voted since the last full refit
-        self.asked: dict[Pair, int] = {}  # votes per pair, for all of history
-        self._asked_sync = VoteSync()
-
-    def update(self, pool: Pool) -> None:
-        if self._asked_sync.stale(pool):
-            self.asked, self._asked_sync = {}, VoteSync()
-        for k in self._asked_sync.pending(pool):
-            pair = key(pool.first[k], pool.second[k])
-            self.asked[pair] = self.asked.get(pair, 0) + 1
-        if self.sync.stale(pool) or len(self.scores) != pool.n:
-            self.sync = VoteSync()
-        at = pool.n_votes - pool.n_votes % self.every
-        if self.sync.seen <= at and (self.sync.seen < at or len(self.scores) != pool.n):
-            self._full(pool, at)
-        for k in self.sync.pending(pool):
-            a, b, r = pool.first[k], pool.second[k], pool.result[k]
-            self.since.add(key(a, b))
-            if r == DRAW:
-                continue  # the logistic model has no draw margin; the next refit uses ties
-            ma, sa, mb, sb = rate(
-                self.scores[a], self.sd[a], self.scores[b], self.sd[b], 1.0,
-                beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
-            )  # fmt: skip
-            self.scores[a], self.sd[a], self.scores[b], self.sd[b] = ma, sa, mb, sb
-
-    def _full(self, pool: Pool, at: int) -> None:
-        first, second, result = pool.history()
-        mean, sd = refit_prior(pool, self.prior_scale)
-        s, v = bt_fit(pool.n, first[:at], second[:at], result[:at], prior_sd=sd, prior_mean=mean)
-        self.scores, self.sd = s, np.sqrt(v)
-        items = np.flatnonzero(pool.active)
-        self.order = items[np.argsort(-s[items], kind="stable")]
-        self.pos = np.full(pool.n, -1, dtype=np.int64)
-        self.pos[self.order] = np.arange(len(self.order))
-        self.sync.seen = at
-        self.since = set()
+from ranker.tsmath import expected_information_gain
 
 
 class ActiveSelector:
@@ -143,6 +70,7 @@ class ActiveSelector:
         sort_within: str = "refit",
         misclicks: int = 1,
         suspect_checks: int = 12,
+        background: bool = False,
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
@@ -157,6 +85,7 @@ class ActiveSelector:
             raise ValueError(f"sort_within must be 'refit' or 'mu', got {sort_within!r}")
         self.sort_within = sort_within
         self.misclicks, self.suspect_checks = misclicks, suspect_checks
+        self.background = background  # refits in a thread (the app), see refit_model
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
         self.warmup, self.prior_scale = warmup, prior_scale
@@ -186,7 +115,8 @@ class ActiveSelector:
         ):
             self.reset()
         if self._model is None:
-            self._model = RefitModel(self.refit_every or max(10, pool.n // 20), self.prior_scale)
+            every = self.refit_every or max(10, pool.n // 20)
+            self._model = RefitModel(every, self.prior_scale, self.background)
         if self.mode == "refit":
             self._noisy_at = 0
         if self._noisy_at is None and self._sort is None:
@@ -264,11 +194,21 @@ class ActiveSelector:
         self._update(pool)
         if self.sorting and self._sort.contradictions == 0:
             if self.sort_within == "refit":
-                return self._sort.order_scores(refit(pool, self.prior_scale)[0])
+                return self._sort.order_scores(self.refit_scores(pool))
             return self._sort.order_scores()
         if self._sparse(pool):
             return pool.mu.copy()
-        return refit(pool, self.prior_scale)[0]
+        fitted = self.refit_scores(pool)
+        return pool.mu.copy() if fitted is None else fitted
+
+    def refit_scores(self, pool: Pool) -> np.ndarray | None:
+        """The refit of all votes: computed now (inline mode), else the last finished
+        background refit moved by the online updates since (None before the first)."""
+        if not self.background:
+            return refit(pool, self.prior_scale)[0]
+        self._update(pool)
+        self._model.update(pool)
+        return self._model.scores.copy() if self._model.ready else None
 
     def _sparse(self, pool: Pool) -> bool:
         """Under ``online_until`` votes per active image: too few votes for a refit."""
@@ -314,6 +254,8 @@ class ActiveSelector:
             return self._shuffle.next_pair(pool, rng, avoid)
         model = self._model
         model.update(pool)
+        if not model.ready:  # the first background refit is still running
+            return self._shuffle.next_pair(pool, rng, avoid)
         scores, sd = model.scores, model.sd
         order = model.order[pool.active[model.order]]
         m = len(order)

@@ -381,3 +381,25 @@ def test_ties_never_stall_a_strategy(name: str) -> None:
         assert kendalltau(ranking, q)[0] > 0.75
     if name == "active":  # the sort went on through the ties and finished
         assert sel.sorting and sel._sort.finished and sel._sort.ties > 0
+
+
+def test_background_refit_serves_the_last_finished_one(monkeypatch) -> None:
+    from ranker.selection import refit_model
+    from ranker.selection.refit_model import RefitModel
+
+    monkeypatch.setattr(refit_model, "INLINE_SIZE", 0)  # every refit in the thread
+    _, pool, _, _ = drive("random", n=50, votes=120)
+    inline, background = RefitModel(40), RefitModel(40, background=True)
+    inline.update(pool)
+    background.update(pool)  # starts the refit of the first 120 votes; nothing to serve
+    assert not background.ready and inline.ready
+    sel = make_selector("active", background=True, mode="refit")
+    sel._model = background
+    assert sel.refit_scores(pool) is None  # no wait: the caller falls back
+    background.wait(10)
+    background.update(pool)
+    assert background.ready and background.at == inline.at == 120
+    assert np.allclose(background.scores, inline.scores)
+    vote(pool, 0, 1)  # a later vote moves the served scores at once (online update)
+    background.update(pool)
+    assert background.scores[0] > inline.scores[0] and background.at == 120
