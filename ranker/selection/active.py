@@ -38,7 +38,7 @@ from ranker.btfit import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
 from ranker.selection.imageranker import SmartShuffleSelector
-from ranker.selection.refit_model import RefitModel, refit, refit_prior
+from ranker.selection.refit_model import RefitModel, refit, refit_prior  # noqa: F401 (old import path)
 from ranker.selection.sortstate import QuickSortState
 from ranker.tsmath import expected_information_gain
 
