@@ -83,8 +83,11 @@ def leaderboard_rows(
         keys["refit"] = bt_fit(pool.n, first, second, result)[0]
     if order not in keys:
         raise StudioError(f"order must be one of {', '.join(LEADERBOARD_ORDERS)}, not {order!r}")
-    sort_key = keys[order]
-    ranked = sorted(range(pool.n), key=lambda i: (images[i].excluded, -sort_key[i]))
+    sort_key = np.asarray(keys[order], dtype=np.float64)
+    excluded = np.fromiter((img.excluded for img in images), dtype=bool, count=pool.n)
+    # stable: equal keys keep image order, as the former Python sort did (O(N log N) in C)
+    ranked = np.lexsort((-sort_key, excluded)).tolist()
+    mu, sigma, counts = pool.mu.tolist(), pool.sigma.tolist(), pool.counts.tolist()
     rows = []
     for rank, i in enumerate(ranked, start=1):
         img = images[i]
@@ -93,13 +96,13 @@ def leaderboard_rows(
                 "rank": rank,
                 "uid": img.uid,
                 "path": img.path,
-                "mu": float(pool.mu[i]),
-                "sigma": float(pool.sigma[i]),
-                "conservative": float(pool.mu[i] - 3.0 * pool.sigma[i]),
+                "mu": mu[i],
+                "sigma": sigma[i],
+                "conservative": mu[i] - 3.0 * sigma[i],
                 "wins": r.wins[i],
                 "losses": r.losses[i],
                 "ties": r.ties[i],
-                "comparisons": int(pool.counts[i]),
+                "comparisons": counts[i],
                 "excluded": img.excluded,
                 "exclusion_reason": img.exclusion_reason or "",
             }
