@@ -112,6 +112,7 @@ class QuickSortState:
         n = pool.n
         self.mask = mask.copy()
         self.max_candidates = max_candidates
+        self.predict_pending = True  # order_scores: pending items on their predicted side
         self.env = (pool.beta, pool.tau, draw_margin(pool.draw_probability, pool.beta))
         self.mu, self.sigma = pool.start_ratings()  # replayed ratings: tie-breaks in ranking
         self.seg = np.full(n, -1, dtype=np.int64)
@@ -396,12 +397,25 @@ class QuickSortState:
 
     def order_scores(self, within: np.ndarray | None = None) -> np.ndarray:
         """Higher is better: segment position, then side of the pivot, then ``within``
-        (scores that order a bucket's members; the replayed mu by default)."""
+        (scores that order a bucket's members; the replayed mu by default).
+
+        An item not yet compared with its bucket's pivot goes to the side ``within``
+        predicts (above the pivot if it scores higher): early on, when buckets are large
+        and most items are pending, putting them all level with the pivot cost anytime
+        quality (a strong image waited below every confirmed one).
+        """
         n = len(self.seg)
         within = self.mu if within is None else within
         starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
         partitioning = np.isin(self.seg, list(self.pivot)) & (self.side != EQUAL)
         side = np.where(partitioning, self.side, 0).astype(np.float64)
+        if self.predict_pending and self.pivot:
+            pivot_of = np.full(self._next_id, -1, dtype=np.int64)
+            pivot_of[list(self.pivot)] = list(self.pivot.values())
+            pending = np.flatnonzero(partitioning & (self.side == PENDING))
+            pending = pending[pivot_of[self.seg[pending]] != pending]
+            p = pivot_of[self.seg[pending]]
+            side[pending] = np.where(within[pending] > within[p], 1.0, -1.0)
         rank = np.lexsort((within, side, starts))
         keys = np.stack([starts[rank], side[rank], within[rank]])
         # equal keys keep equal scores: no information, no invented order (tau-b counts
