@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 from ranker.errors import StudioError
-from ranker.results import LEADERBOARD_ORDERS
+from ranker.results import DEFAULT_ORDER, LEADERBOARD_ORDERS
+
+_ORDER_HELP = f"leaderboard order (default: {DEFAULT_ORDER}, the order every output shares)"
 
 EXPORTS = ("json", "csv", "rankings", "comparisons")
 
@@ -57,12 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("name")
     exp.add_argument("--format", choices=EXPORTS, default="json")
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
-    exp.add_argument("--order", choices=LEADERBOARD_ORDERS, default="conservative")
+    exp.add_argument("--order", choices=LEADERBOARD_ORDERS, default=None, help=_ORDER_HELP)
 
     board = sub.add_parser("leaderboard", help="print the leaderboard")
     board.add_argument("name")
     board.add_argument("--top", type=int, default=20)
-    board.add_argument("--order", choices=LEADERBOARD_ORDERS, default="conservative")
+    board.add_argument("--order", choices=LEADERBOARD_ORDERS, default=None, help=_ORDER_HELP)
     return parser
 
 

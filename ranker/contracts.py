@@ -55,6 +55,7 @@ EMBEDDED_IMAGE_COLUMNS = ("image_0", "image_1")
 IMAGES_COLUMNS = (
     "uid",
     "image",
+    "rank",  # the project's default leaderboard order (ranker.results.default_order)
     "mu",
     "sigma",
     "conservative",

@@ -242,7 +242,7 @@ _RATING_KEYS = ("mu", "sigma", "beta", "tau", "draw_probability")
 
 
 def _image_rows(project, voted: set[str], test: frozenset[str]) -> list[dict]:
-    board = {row["uid"]: row for row in project.leaderboard("conservative")}
+    board = {row["uid"]: row for row in project.leaderboard()}  # the default order
     rows = []
     for img in project.images:
         b = board[img.uid]
@@ -250,6 +250,7 @@ def _image_rows(project, voted: set[str], test: frozenset[str]) -> list[dict]:
         rows.append(
             {
                 "uid": img.uid,
+                "rank": b["rank"],
                 "mu": b["mu"],
                 "sigma": b["sigma"],
                 "conservative": b["conservative"],

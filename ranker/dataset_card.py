@@ -82,7 +82,9 @@ Made with Preference Studio: people were shown two images and answered
 - Pairs: {ties}; {r.mixed_pairs} pairs with one train and one test image are in no
   split (they are in `votes`).
 - Labelers: {who}.
-- Rating: TrueSkill, {rating}; `conservative` is mu - 3 sigma.
+- Rating: TrueSkill, {rating}; `conservative` is mu - 3 sigma. `rank` is the
+  project's leaderboard order (1 = best; the pair strategy's own ranking, which for
+  `active` is its sort order or a Bradley-Terry fit of all votes).
 
 ## Columns
 
@@ -96,8 +98,8 @@ seconds), `instruction`, `project`, `response_ms`.
 By image, so no test image appears in any training pair: {r.test_images} of the
 {r.voted_images} voted images ({r.test_fraction:.0%}, seed {r.seed}) are test images,
 drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept). The
-`images` table's `split` column says where each image went; its `mu` and
-`conservative` give the human ranking of the test images.
+`images` table's `split` column says where each image went; its `rank` gives the
+human ranking of the test images.
 
 {_load(where, embedded)}
 """

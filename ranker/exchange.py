@@ -131,7 +131,10 @@ def export_ir_comparisons(project: ProjectSession) -> str:
 
 
 def export_ir_rankings(project: ProjectSession) -> str:
-    """``image_rankings.csv``: Image, ELO (mu), Uncertainty (sigma), Upvotes, Downvotes by mu."""
+    """``image_rankings.csv``: Image, ELO (mu), Uncertainty (sigma), Upvotes, Downvotes by mu.
+
+    Image Ranker's own format keeps Image Ranker's meaning: rows ranked by TrueSkill mu
+    (its "ELO" column), not by the default order of our other outputs."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(IR_RANKINGS_HEADER)
@@ -145,8 +148,9 @@ def export_ir_rankings(project: ProjectSession) -> str:
 
 
 # --- Our own formats -------------------------------------------------------------------
-def export_csv(project: ProjectSession, order: str = "conservative") -> str:
-    """The leaderboard as CSV with mu, sigma, conservative score and counts."""
+def export_csv(project: ProjectSession, order: str | None = None) -> str:
+    """The leaderboard as CSV with mu, sigma, conservative score and counts, ranked by
+    ``order`` (default: the order every output shares, ``ranker.results.default_order``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=LEADERBOARD_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -154,7 +158,7 @@ def export_csv(project: ProjectSession, order: str = "conservative") -> str:
     return out.getvalue()
 
 
-def export_json(project: ProjectSession, order: str = "conservative") -> str:
+def export_json(project: ProjectSession, order: str | None = None) -> str:
     """Everything needed to rebuild the project: settings, images, votes, leaderboard."""
     images = [
         {

@@ -57,7 +57,7 @@ COLUMN_TYPES = {
     **dict.fromkeys(("instruction", "project", "exclusion_reason", "context", "split"), _STR),
     **dict.fromkeys(("label_0", "label_1", "created_at", "response_ms"), _F64),
     **dict.fromkeys(("mu", "sigma", "conservative", "prior_mu", "prior_sigma"), _F64),
-    **dict.fromkeys(("wins", "losses", "ties", "comparisons"), _I64),
+    **dict.fromkeys(("rank", "wins", "losses", "ties", "comparisons"), _I64),
     "excluded": Value("bool"),
 }
 

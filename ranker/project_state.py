@@ -19,7 +19,7 @@ from ranker.contracts import TIE
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
 from ranker.ratings import RatingConfig, Ratings
-from ranker.results import Progress, leaderboard_rows, progress_of
+from ranker.results import Progress, default_order, leaderboard_rows, progress_of
 from ranker.store import ImageRow, ProjectRow, Store, VoteRow
 
 DEFAULT_SETTINGS = {
@@ -119,6 +119,8 @@ class ProjectState:
             return make_selector(
                 "budget", budget=settings.get("budget"), random_share=settings["random_share"]
             )
+        if settings["strategy"] in ("active", "refit_eig"):  # no request waits for a refit
+            return make_selector(settings["strategy"], background=True)
         return make_selector(settings["strategy"])
 
     def _as_indices(self, votes: Iterable[VoteRow]) -> list[tuple[int, int, bool]]:
@@ -189,14 +191,18 @@ class ProjectState:
             self._reload()
 
     # --- results ----------------------------------------------------------------------
-    def leaderboard(self, order: str = "conservative") -> list[dict]:
+    def leaderboard(self, order: str | None = None) -> list[dict]:
         """Rows sorted best first by ``conservative`` (mu - 3 sigma), ``mu``, ``refit`` or
-        ``auto`` (the pair strategy's own ranking, see ``LEADERBOARD_ORDERS``)."""
+        ``auto`` (the pair strategy's own ranking, see ``LEADERBOARD_ORDERS``); no order:
+        the default every output shares (:func:`ranker.results.default_order`)."""
+        order = default_order(order)
         with self._lock:  # the selector's ranking updates its caches
-            own = None
+            own = fitted = None
             if order == "auto" and hasattr(self.selector, "ranking"):
                 own = self.selector.ranking(self.ratings.pool)
-            return leaderboard_rows(self.ratings, self.images, order, own)
+            if order == "refit" and hasattr(self.selector, "refit_scores"):
+                fitted = self.selector.refit_scores(self.ratings.pool)  # never waits
+            return leaderboard_rows(self.ratings, self.images, order, own, fitted)
 
     def progress(self) -> Progress:
         return progress_of(self.ratings, self.settings.get("budget"))

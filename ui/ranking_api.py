@@ -13,6 +13,7 @@ import contextlib
 import gradio as gr
 
 from ranker.errors import StudioError
+from ranker.results import DEFAULT_ORDER
 from ui.context import StudioContext
 from ui.identity import IdentityError
 from ui.ranking_actions import (
@@ -132,9 +133,10 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
         with user_errors():
             return _with_progress(desk.undo(project, check_labeler(labeler)))
 
-    def leaderboard(project: str, order: str = "conservative") -> list:
+    def leaderboard(project: str, order: str = DEFAULT_ORDER) -> list:
         """Rows best first: rank, uid, name, mu, sigma, conservative, wins, losses, ties,
-        comparisons, excluded, exclusion_reason. ``order``: auto, conservative, mu or refit."""
+        comparisons, excluded, exclusion_reason. ``order``: auto (default), conservative,
+        mu or refit."""
         with user_errors():
             session = desk.session(project)
             rows = session.leaderboard(order)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ranker.errors import StudioError
-from ranker.results import LEADERBOARD_ORDERS
+from ranker.results import DEFAULT_ORDER, LEADERBOARD_ORDERS
 from ui.context import StudioContext
 from ui.ranking_actions import create_project, parse_settings, require_owner
 from ui.ranking_core import RankingDesk
@@ -22,7 +22,6 @@ from ui.ranking_view import (
 
 VIEWS = {"Top 10": "top", "Middle 10": "middle", "Bottom 10": "bottom", "All": "all"}
 ORDERS = list(LEADERBOARD_ORDERS)
-DEFAULT_ORDER = "auto"  # the leaderboard's order when opened; the progress line's tau uses it
 
 
 def strategies() -> list[str]:
@@ -78,7 +77,7 @@ def build_leaderboard(ctx: StudioContext, desk: RankingDesk, project: gr.Dropdow
             return "", None
         try:
             session = desk.session(project_)
-            rows = session.leaderboard(order_ or DEFAULT_ORDER)
+            rows = session.leaderboard(order_ or None)
         except StudioError as exc:
             return str(exc), None
         p = session.progress()

@@ -226,14 +226,13 @@ def progress_line(ctx: StudioContext, desk: RankingDesk, project: str) -> str:
     """The progress line under the buttons; on the demo also the Kendall tau of the
     order the leaderboard shows by default against the demo's known order."""
     from ui.demo import DEMO_PROJECT, kendall_tau_vs_truth, known_levels
-    from ui.ranking_panels import DEFAULT_ORDER
 
     try:
         session = desk.session(project)
         tau = None
         if project == DEMO_PROJECT:
             levels = known_levels(ctx)
-            board = session.leaderboard(DEFAULT_ORDER)
+            board = session.leaderboard()  # the default order, as the leaderboard shows it
             ranked = [session.image(r["uid"]).name for r in board if not r["excluded"]]
             tau = kendall_tau_vs_truth(ranked, levels) if session.progress().votes else None
         return progress_markdown(session.progress(), tau)

@@ -13,6 +13,13 @@ contradiction is enough: checks start right after the warm-up (on the pivot
 candidates' inferred order, closest pairs first), and 80% labelers are caught at
 about 0.55 votes per image, 90% ones at about 0.6.
 
+A misclick is not a noisy labeler: before switching, the contradicted pair is asked
+once more (``misclicks`` such re-asks, plus one per 200 votes). If the answer confirms
+the sorted order, the contradiction is forgiven and sorting goes on, with a spot check
+every vote for ``suspect_checks`` votes; if it repeats the contradiction, the switch
+happens. Noisy labelers soon contradict again and switch a few votes later than
+without the re-ask.
+
 In the noisy mode, while the vote graph is sparse (under ``online_until`` votes per
 image) pairs come from Image Ranker's smart shuffle, balanced counts and close
 ratings, ranked by TrueSkill mu: measured at 80% labelers that beats refit EIG there
@@ -27,76 +34,13 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.btfit import BT_PROBIT_BETA, bt_fit
+from ranker.btfit import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
 from ranker.selection.imageranker import SmartShuffleSelector
+from ranker.selection.refit_model import RefitModel, refit, refit_prior  # noqa: F401 (old import path)
 from ranker.selection.sortstate import QuickSortState
-from ranker.tsmath import expected_information_gain, rate
-
-
-def refit_prior(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item prior (mean, sd) of the refit, in logit units, from the pool's start ratings.
-
-    TrueSkill's ``P(i beats j) = Phi((mu_i - mu_j) / (sqrt(2) beta))`` is about
-    ``sigmoid(k (mu_i - mu_j))`` with ``k = 1.702 / (sqrt(2) beta)``: the same scale
-    maps a pre-ranked pool's seeded ratings into the refit.
-    """
-    k = 1.702 / (np.sqrt(2.0) * pool.beta)
-    mu0, sd0 = pool.start_ratings()
-    return k * (mu0 - pool.prior_mu), scale * k * sd0
-
-
-def refit(pool: Pool, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Bradley-Terry MAP scores and variances of all votes, with the pool's prior."""
-    first, second, result = pool.history()
-    mean, sd = refit_prior(pool, scale)
-    return bt_fit(pool.n, first, second, result, prior_sd=sd, prior_mean=mean)
-
-
-class RefitModel:
-    """Refit scores kept fresh cheaply: a full refit every ``every`` votes, and the
-    closed-form Gaussian update of the two voted items in between.
-
-    Refits happen at fixed vote counts (multiples of ``every``) from a cold start, so
-    the state after any history is the same whether reached live or by replay.
-    """
-
-    def __init__(self, every: int, prior_scale: float = 1.0) -> None:
-        self.every = max(1, every)
-        self.prior_scale = prior_scale
-        self.sync = VoteSync()
-        self.scores = np.zeros(0)
-        self.sd = np.zeros(0)
-        self.order = np.zeros(0, dtype=np.int64)  # active items by score at the last refit
-        self.pos = np.zeros(0, dtype=np.int64)
-
-    def update(self, pool: Pool) -> None:
-        if self.sync.stale(pool) or len(self.scores) != pool.n:
-            self.sync = VoteSync()
-        at = pool.n_votes - pool.n_votes % self.every
-        if self.sync.seen <= at and (self.sync.seen < at or len(self.scores) != pool.n):
-            self._full(pool, at)
-        for k in self.sync.pending(pool):
-            a, b, r = pool.first[k], pool.second[k], pool.result[k]
-            if r == DRAW:
-                continue  # the logistic model has no draw margin; the next refit uses ties
-            ma, sa, mb, sb = rate(
-                self.scores[a], self.sd[a], self.scores[b], self.sd[b], 1.0,
-                beta=BT_PROBIT_BETA, tau=0.0, draw_probability=0.0,
-            )  # fmt: skip
-            self.scores[a], self.sd[a], self.scores[b], self.sd[b] = ma, sa, mb, sb
-
-    def _full(self, pool: Pool, at: int) -> None:
-        first, second, result = pool.history()
-        mean, sd = refit_prior(pool, self.prior_scale)
-        s, v = bt_fit(pool.n, first[:at], second[:at], result[:at], prior_sd=sd, prior_mean=mean)
-        self.scores, self.sd = s, np.sqrt(v)
-        items = np.flatnonzero(pool.active)
-        self.order = items[np.argsort(-s[items], kind="stable")]
-        self.pos = np.full(pool.n, -1, dtype=np.int64)
-        self.pos[self.order] = np.arange(len(self.order))
-        self.sync.seen = at
+from ranker.tsmath import expected_information_gain
 
 
 class ActiveSelector:
@@ -124,6 +68,9 @@ class ActiveSelector:
         online_until: float = 2.0,
         sparse_pairs: str = "shuffle",
         sort_within: str = "refit",
+        misclicks: int = 1,
+        suspect_checks: int = 12,
+        background: bool = False,
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
@@ -137,6 +84,8 @@ class ActiveSelector:
         if sort_within not in ("refit", "mu"):
             raise ValueError(f"sort_within must be 'refit' or 'mu', got {sort_within!r}")
         self.sort_within = sort_within
+        self.misclicks, self.suspect_checks = misclicks, suspect_checks
+        self.background = background  # refits in a thread (the app), see refit_model
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
         self.warmup, self.prior_scale = warmup, prior_scale
@@ -154,6 +103,10 @@ class ActiveSelector:
         self._noisy_at: int | None = None  # vote count when sorting was abandoned
         self._model: RefitModel | None = None
         self._shuffle = SmartShuffleSelector()
+        self._reask: tuple[int, int] | None = None  # (claimed winner, loser) to ask again
+        self._reask_since = 0
+        self._forgiven = 0
+        self._suspect_until = 0  # after a forgiven contradiction: a check every vote
 
     # ---- state ----------------------------------------------------------------------
     def _update(self, pool: Pool) -> None:
@@ -162,7 +115,8 @@ class ActiveSelector:
         ):
             self.reset()
         if self._model is None:
-            self._model = RefitModel(self.refit_every or max(10, pool.n // 20), self.prior_scale)
+            every = self.refit_every or max(10, pool.n // 20)
+            self._model = RefitModel(every, self.prior_scale, self.background)
         if self.mode == "refit":
             self._noisy_at = 0
         if self._noisy_at is None and self._sort is None:
@@ -170,10 +124,33 @@ class ActiveSelector:
         for k in self._sync.pending(pool):
             if self._noisy_at is not None:
                 break
-            self._sort.add(pool.first[k], pool.second[k], pool.result[k])
-            if self.mode == "auto" and self._sort.noisy(self.tolerance, self.min_contradictions):
-                self._noisy_at = k + 1
+            self._replay(k, pool.first[k], pool.second[k], pool.result[k])
         self._sync.seen = pool.n_votes
+
+    def _replay(self, k: int, a: int, b: int, result: float) -> None:
+        """Feed vote ``k`` to the sort; switch to noisy mode unless it may be a misclick."""
+        sort = self._sort
+        before = sort.contradictions
+        sort.add(a, b, result)
+        if self.mode != "auto":
+            return
+        reask, self._reask = self._reask, None
+        answered = reask is not None and key(a, b) == key(*reask)
+        if answered and result != DRAW and a == reask[1]:  # confirms the sorted order
+            sort.contradictions = max(0.0, before - 1.0)
+            self._forgiven += 1
+            self._suspect_until = k + 1 + self.suspect_checks
+        elif reask is not None and not answered and k - self._reask_since < 50:
+            self._reask = reask  # the re-ask is still out: decide when it comes back
+            return
+        if not sort.noisy(self.tolerance, self.min_contradictions):
+            return
+        allowance = self.misclicks + (k + 1) // 200
+        fresh = sort.contradictions <= before + 1  # one new contradiction, not a pattern
+        if not answered and sort.disputes and self._forgiven < allowance and fresh:
+            self._reask, self._reask_since = sort.disputes[-1], k
+        else:
+            self._noisy_at = k + 1
 
     @property
     def sorting(self) -> bool:
@@ -186,6 +163,9 @@ class ActiveSelector:
     ) -> Pair | None:
         self._update(pool)
         pair = self._warmup(pool, rng, avoid) if self.warmup else None
+        reask = self._reask
+        if pair is None and self.sorting and reask is not None and key(*reask) not in avoid:
+            pair = key(*reask)
         if pair is None and self.sorting:
             pair = self._spot_check(pool, rng, avoid)
             if pair is None:
@@ -214,11 +194,21 @@ class ActiveSelector:
         self._update(pool)
         if self.sorting and self._sort.contradictions == 0:
             if self.sort_within == "refit":
-                return self._sort.order_scores(refit(pool, self.prior_scale)[0])
+                return self._sort.order_scores(self.refit_scores(pool))
             return self._sort.order_scores()
         if self._sparse(pool):
             return pool.mu.copy()
-        return refit(pool, self.prior_scale)[0]
+        fitted = self.refit_scores(pool)
+        return pool.mu.copy() if fitted is None else fitted
+
+    def refit_scores(self, pool: Pool) -> np.ndarray | None:
+        """The refit of all votes: computed now (inline mode), else the last finished
+        background refit moved by the online updates since (None before the first)."""
+        if not self.background:
+            return refit(pool, self.prior_scale)[0]
+        self._update(pool)
+        self._model.update(pool)
+        return self._model.scores.copy() if self._model.ready else None
 
     def _sparse(self, pool: Pool) -> bool:
         """Under ``online_until`` votes per active image: too few votes for a refit."""
@@ -229,8 +219,12 @@ class ActiveSelector:
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair]
     ) -> Pair | None:
         """Now and then a pair of known order, until enough votes could have contradicted."""
+        if self.mode != "auto":
+            return None
+        if pool.n_votes < self._suspect_until:  # a contradiction was just forgiven
+            return self._sort.check_pair(rng, avoid, close=True)
         due = pool.n_votes % self.check_every == self.check_every - 1
-        if self.mode != "auto" or not due or self._sort.checked >= self.min_checks:
+        if not due or self._sort.checked >= self.min_checks:
             return None
         return self._sort.check_pair(rng, avoid)
 
@@ -260,6 +254,8 @@ class ActiveSelector:
             return self._shuffle.next_pair(pool, rng, avoid)
         model = self._model
         model.update(pool)
+        if not model.ready:  # the first background refit is still running
+            return self._shuffle.next_pair(pool, rng, avoid)
         scores, sd = model.scores, model.sd
         order = model.order[pool.active[model.order]]
         m = len(order)
@@ -290,10 +286,21 @@ class ActiveSelector:
             z = np.abs(scores[a] - scores[b]) / np.hypot(sd[a], sd[b])
             gain = ndtr(-z)
         gain[a == b] = -np.inf
-        for k in np.argsort(-gain, kind="stable")[:64].tolist():
-            if gain[k] == -np.inf:
-                break
-            pair = key(int(a[k]), int(b[k]))
-            if pair not in avoid:
-                return pair
+        # the per-item posteriors ignore that a pair's own votes already answered it
+        # (a tie leaves two items close and uncertain, so its gain stays top): each
+        # earlier vote on a pair divides its gain, so ties never freeze the selection
+        asked = model.asked
+        if asked:
+            lo, hi = np.minimum(a, b).tolist(), np.maximum(a, b).tolist()
+            gain = gain / (1.0 + np.array([asked.get(p, 0) for p in zip(lo, hi, strict=True)]))
+        best = np.argsort(-gain, kind="stable")[:64].tolist()
+        # a pair voted since the last refit has a stale gain (a tie does not even move
+        # the online scores): others first, so no pair is asked again and again
+        for fresh in (model.since, ()):
+            for k in best:
+                if gain[k] == -np.inf:
+                    break
+                pair = key(int(a[k]), int(b[k]))
+                if pair not in avoid and pair not in fresh:
+                    return pair
         return None

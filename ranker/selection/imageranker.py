@@ -242,6 +242,9 @@ class EliminationSelector:
     is a random pair of survivors. N - 1 decided votes leave one image; then None.
     Eliminated images stay active in the pool (they keep their ratings); the
     eliminated set is derived from the vote history, so undo brings a loser back.
+    A tie knocks nobody out, and a tied pair of survivors is not served again: when
+    every pair of survivors has tied (the last two called equal), they share the win
+    and the strategy is done.
     """
 
     name = "elimination"
@@ -249,6 +252,7 @@ class EliminationSelector:
     def __init__(self) -> None:
         self._sync = VoteSync()
         self._out: np.ndarray = np.zeros(0, dtype=bool)
+        self._tied: set[Pair] = set()
 
     def remaining(self, pool: Pool) -> np.ndarray:
         """Positions of active images not yet eliminated."""
@@ -259,12 +263,20 @@ class EliminationSelector:
         for k in self._sync.pending(pool):
             if pool.result[k] != DRAW:
                 self._out[pool.second[k]] = True
+            else:
+                self._tied.add(key(pool.first[k], pool.second[k]))
         return np.flatnonzero(pool.active & ~self._out)
 
     def next_pair(
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
     ) -> Pair | None:
-        return random_pair(pool, rng, avoid, among=self.remaining(pool))
+        survivors = self.remaining(pool)
+        tied = self._tied
+        for skip in (_SkipView(tied, set(avoid)), tied):
+            pair = random_pair(pool, rng, skip, among=survivors)
+            if pair is not None and pair not in tied:
+                return pair
+        return None  # every pair of survivors tied: they share the win
 
     def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
         self.remaining(pool)
@@ -272,13 +284,15 @@ class EliminationSelector:
     def reset(self) -> None:
         self._sync = VoteSync()
         self._out = np.zeros(0, dtype=bool)
+        self._tied = set()
 
 
 class BudgetSelector:
     """Rapidata-style job: a comparison budget, a share of random matchups, the rest close.
 
     A close matchup is a random image against its nearest neighbour in rating (the
-    pool's mu; Rapidata uses Elo). Returns None once ``budget`` votes are in.
+    pool's mu; Rapidata uses Elo), a pair not voted on yet while one is found (after a
+    tie the two stay nearest neighbours). Returns None once ``budget`` votes are in.
     """
 
     name = "budget"
@@ -289,6 +303,7 @@ class BudgetSelector:
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be a non-negative number of votes, got {budget}")
         self.budget, self.random_share = budget, random_share
+        self._compared = _Compared()
 
     def next_pair(
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
@@ -300,13 +315,14 @@ class BudgetSelector:
             return random_pair(pool, rng, avoid)
         order = items[np.argsort(pool.mu[items], kind="stable")]
         sorted_mu = pool.mu[order]
+        skip = _SkipView(self._compared.update(pool), avoid)
         for _ in range(8):
             t = int(rng.integers(len(order)))
             sides = [u for u in (t - 1, t + 1) if 0 <= u < len(order)]
             sides.sort(key=lambda u: abs(sorted_mu[u] - sorted_mu[t]))
             for u in sides:
                 pair = key(int(order[t]), int(order[u]))
-                if pair not in avoid:
+                if pair not in skip:
                     return pair
         return random_pair(pool, rng, avoid)
 
@@ -314,4 +330,4 @@ class BudgetSelector:
         pass
 
     def reset(self) -> None:
-        pass
+        self._compared = _Compared()

@@ -14,7 +14,17 @@ every decision depends only on earlier votes, so undo and restart rebuild it exa
 Segments (buckets) occupy disjoint ranges of final positions ``[start, start +
 size)``, so comparing starts orders them. Votes that disagree with the established
 order are counted as contradictions: they tell :class:`ActiveSelector` its labelers
-are noisy and sorting no longer pays.
+are noisy and sorting no longer pays; each is remembered as a *dispute* (the order the
+contradicting vote claimed) so the selector can re-ask it before believing a misclick.
+
+Ties are answers too. A tie against a pivot puts the item in the pivot's *equal
+class*, a bucket placed right below the pivot and sorted on its own (without the
+pivot, so it shrinks); a tie between two pivot candidates drops one of them from the
+candidates (near-equal: either would do as the pivot). Either way the question is
+settled and never asked again: before, a tie recorded nothing and the same pair was
+served again and again. No order is invented from a tie, so two ties never chain
+into a wrong inferred order. A tie is never a contradiction (a labeler who calls
+near-equal images equal is not noisy); a tie on a pair of known order is a check.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, key
 from ranker.tsmath import draw_margin, rate_one
 
-BELOW, PENDING, ABOVE = -1, 0, 1
+BELOW, PENDING, ABOVE, EQUAL = -1, 0, 1, 2
 MAX_CANDIDATES = 15
 
 
@@ -66,6 +76,17 @@ class _Candidates:
         self.above |= np.outer(up, down)
         return True
 
+    def drop(self, item: int) -> None:
+        """Stop considering ``item`` as a pivot (it tied with another candidate)."""
+        keep = [t for t, c in enumerate(self.items) if c != item]
+        self.items = [self.items[t] for t in keep]
+        self.index = {c: t for t, c in enumerate(self.items)}
+        self.above = self.above[np.ix_(keep, keep)]
+
+    def known(self, a: int, b: int) -> bool:
+        ia, ib = self.index[a], self.index[b]
+        return bool(self.above[ia, ib] or self.above[ib, ia])
+
     def next_question(self) -> tuple[int, int] | None:
         """Binary insertion: the next pair to compare, or None when the order is known."""
         chain = [0]
@@ -91,12 +112,14 @@ class QuickSortState:
         n = pool.n
         self.mask = mask.copy()
         self.max_candidates = max_candidates
+        self.predict_pending = True  # order_scores: pending items on their predicted side
         self.env = (pool.beta, pool.tau, draw_margin(pool.draw_probability, pool.beta))
         self.mu, self.sigma = pool.start_ratings()  # replayed ratings: tie-breaks in ranking
         self.seg = np.full(n, -1, dtype=np.int64)
         self.side = np.zeros(n, dtype=np.int8)
         self.beat: list[list[int]] = [[] for _ in range(n)]  # items i beat
         self.lost: list[list[int]] = [[] for _ in range(n)]  # items that beat i
+        self.drew: list[list[int]] = [[] for _ in range(n)]  # items i tied with
         self.start: dict[int, int] = {}
         self.members: dict[int, list[int]] = {}
         self.cands: dict[int, _Candidates] = {}  # segments still choosing their pivot
@@ -106,6 +129,8 @@ class QuickSortState:
         self.inferred: dict[int, dict[int, None]] = {}  # per segment: placed by transitivity
         self.contradictions = 0.0
         self.checked = 0
+        self.ties = 0
+        self.disputes: list[tuple[int, int]] = []  # (claimed winner, loser) that contradicted
         self._next_id = 0
         self._new_segment([int(i) for i in np.flatnonzero(mask)], 0)
 
@@ -119,32 +144,42 @@ class QuickSortState:
         if not (self.mask[a] and self.mask[b]):
             return
         tie = result == DRAW
-        if not tie:
+        self.ties += tie
+        if tie:
+            self.drew[a].append(b)
+            self.drew[b].append(a)
+        else:
             if a in self.beat[b] or b in self.beat[a]:  # a repeated pair: a check
-                self._check(a in self.beat[b], False)
+                self._check(a in self.beat[b], (a, b))
             self.beat[a].append(b)
             self.lost[b].append(a)
         sa, sb = int(self.seg[a]), int(self.seg[b])
         if sa != sb:
-            self._check(tie or self.start[sa] < self.start[sb], tie)
+            self._check(not tie and self.start[sa] < self.start[sb], (a, b))
         elif sa in self.cands:
             self._choosing(sa, a, b, tie)
         elif sa in self.pivot:
             self._within(sa, a, b, tie)
 
-    def _check(self, contradicts: bool, tie: bool) -> None:
+    def _check(self, contradicts: bool, claimed: tuple[int, int] | None = None) -> None:
+        """One vote on a pair of known order; ``claimed``: (winner, loser) it said."""
         self.checked += 1
         if contradicts:
-            self.contradictions += 0.5 if tie else 1.0
+            self.contradictions += 1.0
+            if claimed is not None:
+                self.disputes.append(claimed)
 
     def _choosing(self, s: int, a: int, b: int, tie: bool) -> None:
         cands = self.cands[s]
-        if tie or a not in cands.index or b not in cands.index:
+        if a not in cands.index or b not in cands.index:
             return
-        if cands.above[cands.index[a], cands.index[b]]:  # known by transitivity: a check
-            self._check(False, False)
-        elif not cands.add(a, b):
-            self._check(True, False)
+        ia, ib = cands.index[a], cands.index[b]
+        if cands.above[ia, ib] or cands.above[ib, ia]:  # known by transitivity: a check
+            self._check(not tie and bool(cands.above[ib, ia]), (a, b))
+        elif tie:  # near-equal: either would do as the pivot, keep one
+            cands.drop(max(a, b, key=_tiebreak))
+        else:
+            cands.add(a, b)
         p = cands.median()
         if p is not None:
             del self.cands[s]
@@ -156,27 +191,31 @@ class QuickSortState:
         side = self.side
         if p in (a, b):
             x = b if a == p else a
-            want = self._smaller_side(s) if tie else (ABOVE if x == a else BELOW)
+            want = ABOVE if x == a else BELOW
             if side[x] == PENDING:
-                self._classify(s, x, want)
+                if tie:
+                    self._equal(s, x)
+                else:
+                    self._classify(s, x, want)
             else:
-                self._check(tie or side[x] != want, tie)
+                self._check(not tie and side[x] not in (want, EQUAL), (a, b))
                 self.inferred.get(s, {}).pop(x, None)  # verified
         elif not tie:  # winner a, loser b, neither the pivot
             if side[a] == BELOW and side[b] == ABOVE:
-                self._check(True, False)
+                self._check(True, (a, b))
             elif side[b] == ABOVE and side[a] == PENDING:
                 self._classify(s, a, ABOVE)
             elif side[a] == BELOW and side[b] == PENDING:
                 self._classify(s, b, BELOW)
             elif side[a] != PENDING and side[b] != PENDING and side[a] != side[b]:
-                self._check(False, False)
+                self._check(False)
         if s in self.pivot and not self.pending[s]:
             self._split(s)
 
-    def _smaller_side(self, s: int) -> int:
-        sides = self.side[self.members[s]]
-        return BELOW if (sides == BELOW).sum() <= (sides == ABOVE).sum() else ABOVE
+    def _equal(self, s: int, x: int) -> None:
+        """x tied with the pivot: into the pivot's equal class (nothing follows from it)."""
+        self.side[x] = EQUAL
+        del self.pending[s][x]
 
     def _classify(self, s: int, x: int, side: int) -> None:
         """Put x on one side of the pivot, then everything transitivity puts there too."""
@@ -201,11 +240,12 @@ class QuickSortState:
         for z, y_won in itertools.chain(
             ((z, True) for z in self.beat[y]), ((z, False) for z in self.lost[y])
         ):
+            claimed = (y, z) if y_won else (z, y)
             if z == p:
                 if (side == ABOVE) != y_won:
-                    self._check(True, False)
+                    self._check(True, claimed)
             elif seg[z] == s and sides[z] == -side and (side == ABOVE) != y_won:
-                self._check(True, False)
+                self._check(True, claimed)
 
     # ---- segments -----------------------------------------------------------------
     def _new_segment(self, items: list[int], start: int) -> None:
@@ -222,7 +262,11 @@ class QuickSortState:
         for c in chosen:  # order already known from earlier votes among them
             for d in self.beat[c]:
                 if d in cands.index and not cands.add(c, d):
-                    self._check(True, False)
+                    self._check(True, (c, d))
+        for c in chosen:  # earlier ties among them: settled as a tie is while choosing
+            for d in self.drew[c]:
+                if c in cands.index and d in cands.index and not cands.known(c, d):
+                    cands.drop(max(c, d, key=_tiebreak))
         heapq.heappush(self.heap, (-len(items), s))
         p = cands.median()
         if p is None:
@@ -246,11 +290,14 @@ class QuickSortState:
             self._classify(s, x, BELOW)
         for x in self.lost[p]:
             self._classify(s, x, ABOVE)
+        for x in self.drew[p]:  # earlier ties with the pivot: its equal class, as live
+            if x in self.pending[s]:
+                self._equal(s, x)
         if not self.pending[s]:
             self._split(s)
 
     def _split(self, s: int) -> None:
-        """Replace a fully partitioned segment by below / pivot / above."""
+        """Replace a fully partitioned segment by below / equal class / pivot / above."""
         p = self.pivot.pop(s)
         del self.pending[s]
         self.inferred.pop(s, None)
@@ -258,9 +305,11 @@ class QuickSortState:
         start = self.start.pop(s)
         below = [i for i in members if i != p and self.side[i] == BELOW]
         above = [i for i in members if i != p and self.side[i] == ABOVE]
+        equal = [i for i in members if i != p and self.side[i] == EQUAL]
         self._new_segment(below, start)
-        self._new_segment([p], start + len(below))
-        self._new_segment(above, start + len(below) + 1)
+        self._new_segment(equal, start + len(below))
+        self._new_segment([p], start + len(below) + len(equal))
+        self._new_segment(above, start + len(below) + len(equal) + 1)
 
     # ---- queries ------------------------------------------------------------------
     def next_pair(
@@ -287,13 +336,17 @@ class QuickSortState:
     def _open(self, s: int) -> bool:
         return s in self.cands or s in self.pivot
 
-    def check_pair(self, rng: np.random.Generator, avoid: Collection[Pair] = ()) -> Pair | None:
+    def check_pair(
+        self, rng: np.random.Generator, avoid: Collection[Pair] = (), close: bool = False
+    ) -> Pair | None:
         """A pair whose order is already known, from neighbouring segments: a spot check.
 
         Consistent labelers always confirm it; noisy ones contradict it now and then,
         which is the only way to tell them apart (sorting never asks a known pair).
+        ``close``: only pairs from neighbouring segments (near in rank, the ones a noisy
+        labeler flips most often).
         """
-        for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])):
+        for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])) if not close else ():
             if s not in self.pivot:
                 continue
             todo = list(itertools.islice(self.inferred[s], 64))
@@ -344,11 +397,25 @@ class QuickSortState:
 
     def order_scores(self, within: np.ndarray | None = None) -> np.ndarray:
         """Higher is better: segment position, then side of the pivot, then ``within``
-        (scores that order a bucket's members; the replayed mu by default)."""
+        (scores that order a bucket's members; the replayed mu by default).
+
+        An item not yet compared with its bucket's pivot goes to the side ``within``
+        predicts (above the pivot if it scores higher): early on, when buckets are large
+        and most items are pending, putting them all level with the pivot cost anytime
+        quality (a strong image waited below every confirmed one).
+        """
         n = len(self.seg)
         within = self.mu if within is None else within
         starts = np.array([self.start.get(int(s), -1) for s in self.seg], dtype=np.float64)
-        side = np.where(np.isin(self.seg, list(self.pivot)), self.side, 0).astype(np.float64)
+        partitioning = np.isin(self.seg, list(self.pivot)) & (self.side != EQUAL)
+        side = np.where(partitioning, self.side, 0).astype(np.float64)
+        if self.predict_pending and self.pivot:
+            pivot_of = np.full(self._next_id, -1, dtype=np.int64)
+            pivot_of[list(self.pivot)] = list(self.pivot.values())
+            pending = np.flatnonzero(partitioning & (self.side == PENDING))
+            pending = pending[pivot_of[self.seg[pending]] != pending]
+            p = pivot_of[self.seg[pending]]
+            side[pending] = np.where(within[pending] > within[p], 1.0, -1.0)
         rank = np.lexsort((within, side, starts))
         keys = np.stack([starts[rank], side[rank], within[rank]])
         # equal keys keep equal scores: no information, no invented order (tau-b counts
