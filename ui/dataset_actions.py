@@ -18,7 +18,6 @@ import gradio as gr
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.identity import is_owner, owner_error
 
 EXPORT_FORMATS = {
     "parquet": "Parquet dataset folder (load_dataset-ready, with card)",
@@ -30,12 +29,6 @@ PREVIEW_ROWS = 20
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "project"
-
-
-def require_owner(ctx: StudioContext, admin_token: str | None, profile) -> None:
-    username = getattr(profile, "username", None) if profile is not None else None
-    if not is_owner(ctx, admin_token, username):
-        raise gr.Error(owner_error(ctx))
 
 
 def _session(ctx: StudioContext, project: str):
@@ -85,7 +78,7 @@ def preview(
 def export(
     ctx: StudioContext, project: str, fmt: str, test_fraction: float, seed: int, labelers: str
 ) -> str:
-    """Write the export under ``exports_dir`` and return the path of its zip."""
+    """Write the export in a fresh unguessable folder and return the path of its zip."""
     from ranker.preference_dataset import (
         build_preference_dataset,
         export_joyquality,
@@ -100,8 +93,10 @@ def export(
         ds = build_preference_dataset(session, float(test_fraction), int(seed), labelers)
     except StudioError as exc:
         raise gr.Error(str(exc)) from exc
+    from ui.exports import new_export_dir
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = ctx.exports_dir / f"{_slug(project)}-{fmt}-{stamp}"
+    folder = new_export_dir(ctx) / f"{_slug(project)}-{fmt}-{stamp}"
     if fmt == "parquet":
         save_parquet(ds, folder)
     elif fmt == "joyquality":

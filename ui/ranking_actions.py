@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.identity import is_owner, owner_error
 from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
 
 EXPORT_FORMATS = {
@@ -22,11 +20,6 @@ EXPORT_FORMATS = {
     "image_ranker_comparisons": ("export_ir_comparisons", "-comparisons.csv"),
     "image_ranker_rankings": ("export_ir_rankings", "-image_rankings.csv"),
 }
-
-
-def require_owner(ctx: StudioContext, token: str | None, hf_username: str | None = None) -> None:
-    if not is_owner(ctx, token, hf_username):
-        raise StudioError(owner_error(ctx))
 
 
 def parse_settings(
@@ -145,15 +138,16 @@ def create_project(
 
 
 def export_project(ctx: StudioContext, session, fmt: str) -> tuple[str, Path]:
-    """(text, file) of an export; the file sits under an unguessable folder of exports_dir."""
+    """(text, file) of an export; the file sits under an unguessable, expiring folder."""
     from ranker import exchange
 
     if fmt not in EXPORT_FORMATS:
         raise StudioError(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
     func, suffix = EXPORT_FORMATS[fmt]
     text = getattr(exchange, func)(session)
-    folder = ctx.exports_dir / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    from ui.exports import new_export_dir
+
+    folder = new_export_dir(ctx)
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in session.name)
     path = folder / f"{slug}{suffix}"
     path.write_text(text, encoding="utf-8")
