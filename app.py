@@ -42,6 +42,11 @@ def build_demo(ctx: StudioContext | None = None) -> gr.Blocks:
         for label, module, builder in TABS:
             with gr.Tab(label, id=label.lower()):
                 getattr(importlib.import_module(module), builder)(ctx)
+    from ui.policy import UndeclaredEvent, audit
+
+    missing = audit(demo)
+    if missing:  # every event needs a declared role before the app may start
+        raise UndeclaredEvent(f"events without a role in ui.policy.ROLES: {', '.join(missing)}")
     demo.studio_context = ctx
     return demo
 

@@ -155,7 +155,13 @@ def export_ir_rankings(project: ProjectSession) -> str:
         if row["excluded"]:
             continue
         writer.writerow(
-            (shown.get(row["path"], Path(row["path"]).name), f"{row['mu']:.2f}", f"{row['sigma']:.2f}", row["wins"], row["losses"])
+            (
+                shown.get(row["path"], Path(row["path"]).name),
+                f"{row['mu']:.2f}",
+                f"{row['sigma']:.2f}",
+                row["wins"],
+                row["losses"],
+            )
         )
     return out.getvalue()
 

@@ -115,9 +115,9 @@ def username(profile) -> str | None:
 
 def is_owner(ctx: StudioContext, token: str | None = None, hf_username: str | None = None) -> bool:
     """True for the admin token, the logged-in Space author, or the local user when unset."""
-    if ctx.admin_token and isinstance(token, str) and token:
-        if hmac.compare_digest(token.strip().encode(), ctx.admin_token.encode()):
-            return True
+    given = token.strip().encode() if isinstance(token, str) else b""
+    if ctx.admin_token and given and hmac.compare_digest(given, ctx.admin_token.encode()):
+        return True
     author = os.environ.get("SPACE_AUTHOR_NAME")
     if ctx.on_space and author and hf_username and hf_username == author:
         return True

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
+from ui.policy import require
 from ui.ranking_actions import (
     EXPORT_FORMATS,
     exclusion_reasons,
@@ -19,7 +20,6 @@ from ui.ranking_actions import (
     file_reasons,
     parse_settings,
 )
-from ui.policy import require
 from ui.ranking_core import RankingDesk, is_slot_name
 from ui.ranking_labelers import AGREEMENT_NOTE, STATS_HEADERS, labeler_stats, stats_table
 from ui.ranking_panels import presets, strategies
