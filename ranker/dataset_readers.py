@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+from common.paths import PathRefused, gate
 from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
 from ranker.dataset import CONFIG_DIRS, labels_outcome
 from ranker.errors import ImageReadError, ImportFormatError
@@ -135,8 +136,12 @@ def image_value(value, base: Path) -> tuple[bytes, str | None]:
 
 
 def _read_path(path: str, base: Path) -> bytes:
-    p = Path(path)
-    p = p if p.is_absolute() else base / p
+    try:  # the path gate: a cell may only name files inside the dataset's own folder
+        p = gate(path, [base], owner=False, kind="file", base=base)
+    except PathRefused:
+        raise ValueError(
+            f"image path {str(path)[:200]!r} is not a file inside the dataset"
+        ) from None
     try:
         return p.read_bytes()
     except OSError as exc:

@@ -96,7 +96,7 @@ class RankingDesk:
                 message = "That pair was already answered; it counts once."
             except UnknownPairError:
                 message = "That pair is no longer open; here is your current pair."
-            self._open.drop_pair(project, pair_id)
+            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def skip(self, project: str, labeler: str, pair_id: str) -> PairView:
@@ -107,7 +107,7 @@ class RankingDesk:
                 message = "Skipped."
             except (DuplicateVoteError, UnknownPairError):
                 message = "That pair was already answered or skipped."
-            self._open.drop_pair(project, pair_id)
+            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def undo(self, project: str, labeler: str) -> PairView:

@@ -69,12 +69,14 @@ class OpenPairs:
         slots[pair.slot] = pair
         self._by_pair[(key[0], pair.pair_id)] = key
 
-    def drop_pair(self, project: str, pair_id: str) -> None:
-        """Forget a pair that is answered, skipped or no longer open (whoever held it)."""
+    def drop_pair(self, project: str, pair_id: str, labeler: str | None = None) -> None:
+        """Forget a pair that is answered, skipped or no longer open; with ``labeler``,
+        only if it was that labeler's (a refused answer must not drop someone's pair)."""
         with self._lock:
-            key = self._by_pair.pop((project, pair_id), None)
-            if key is None:
+            key = self._by_pair.get((project, pair_id))
+            if key is None or (labeler is not None and key[1] != labeler):
                 return
+            del self._by_pair[(project, pair_id)]
             slots = self._by_labeler.get(key, {})
             for slot, p in list(slots.items()):
                 if p.pair_id == pair_id:

@@ -30,7 +30,7 @@ from ui.identity import (
     resolve_labeler,
     valid_browser_token,
 )
-from ui.policy import require, username
+from ui.policy import prefill_token, require, username
 from ui.ranking_core import RankingDesk
 from ui.ranking_view import PairView, pair_html, progress_markdown
 
@@ -124,6 +124,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     build_progress(ctx, desk, project)
     build_new_project(ctx, desk, project, admin_token)
     build_owner_tools(ctx, desk, project, labeler, pair_id, admin_token, view)
+    prefill_token(admin_token)
 
     def show(view_: PairView | None, session=None) -> tuple:
         return (

@@ -175,6 +175,7 @@ def build_training_tab(ctx: StudioContext) -> None:
         loss, acc, metrics = _frames(view)
         return _status_html(view), loss, acc, metrics, view["log"]
 
+    prefill_token(token)
     private = {"api_visibility": "private"}
     preset.change(on_preset, [preset], hyper, **private)
     project.focus(on_refresh_projects, None, [project], **private)

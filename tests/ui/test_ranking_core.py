@@ -90,7 +90,11 @@ def test_a_pair_answered_elsewhere_is_not_shown_again(tmp_path):
     make_project(ctx, "p", tmp_path / "imgs", n=8)
     desk = RankingDesk(ctx)
     anns = desk.view("p", "ann")
-    desk.vote("p", "script", anns.pair_id, "left")  # an API client answers ann's pair
+    forged = desk.vote("p", "script", anns.pair_id, "left")  # someone else names ann's pair
+    assert "no longer open" in forged.message and forged.pair_id != anns.pair_id
+    assert ctx.studio.project("p").progress().votes == 0
+    assert desk.view("p", "ann").pair_id == anns.pair_id  # ann's pair is untouched
+    desk.vote("p", "ann", anns.pair_id, "left")  # ann answers in her other tab
     again = desk.view("p", "ann")
     assert again.pair_id != anns.pair_id
     refused = desk.vote("p", "ann", anns.pair_id, "right")  # her late key press
