@@ -115,7 +115,7 @@ def build_dataset_tab(ctx: StudioContext) -> None:
     settings = [project, test_fraction, seed, labelers]
 
     def on_preview(
-        project_, fraction, seed_, labelers_, token="", profile: gr.OAuthProfile | None = None
+        project_, fraction, seed_, labelers_, token=None, profile: gr.OAuthProfile | None = None
     ):
         caller = require(ctx, "dataset_preview", token, profile)
         if not caller.owner and labelers_ == "publish":

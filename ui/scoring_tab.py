@@ -230,7 +230,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         method,
         labels_text,
         project,
-        token="",
+        token=None,
         profile: gr.OAuthProfile | None = None,
         progress=gr.Progress(),  # noqa: B008
     ):
@@ -272,7 +272,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         return f"Score A **{sa:.3f}**, score B **{sb:.3f}**: P(A beats B) = **{p:.1%}**"
 
     def prerank(
-        project, source, agreement, token="", profile: gr.OAuthProfile | None = None
+        project, source, agreement, token=None, profile: gr.OAuthProfile | None = None
     ) -> str:
         """Seed a ranking project's ratings from the model's scores (owner only)."""
         from model.projects import prerank_project

@@ -17,7 +17,7 @@ import html
 import gradio as gr
 
 from ui.context import StudioContext
-from ui.policy import require
+from ui.policy import prefill_token, require
 
 POLL_SECONDS = 2.0
 HYPER_FIELDS = ("learning_rate", "lr_scheduler", "train_mode", "batch_size", "device_batch_size",
