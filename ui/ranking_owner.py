@@ -15,6 +15,7 @@ from ui.context import StudioContext
 from ui.policy import require
 from ui.ranking_actions import (
     EXPORT_FORMATS,
+    check_instruction,
     exclusion_reasons,
     export_project,
     file_reasons,
@@ -115,7 +116,7 @@ def build_owner_tools(
             require(ctx, "ranking_owner.on_save", token, profile)
             settings = parse_settings(strategy_, budget_, preset_, share_, reasons_ or "{}")
             settings.setdefault("exclusion_reasons", {})
-            desk.session(project_).update(instruction_, **settings)
+            desk.session(project_).update(check_instruction(instruction_), **settings)
         except (StudioError, ValueError) as exc:
             return f"Not saved: {exc}"
         return "Saved."

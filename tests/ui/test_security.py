@@ -109,7 +109,9 @@ def test_no_route_serves_files_outside_the_served_roots(served):
                 tried += 1
                 assert secret_bytes not in body and original_bytes not in body, (route, payload)
         # the harness works: a display copy is served, and it is not the original
-        pair = Client(served["url"], verbose=False).predict("sec", "t", "tok", api_name="/next_pair")
+        pair = Client(served["url"], verbose=False).predict(
+            "sec", "t", "tok", api_name="/next_pair"
+        )
         r = http.get("/" + pair["left"]["url"])
         assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
         assert r.content != original_bytes
