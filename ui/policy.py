@@ -70,7 +70,6 @@ ROLES: dict[str, Role] = {
     "ranking_tab.on_project": LABELER,
     "ranking_tab.answer": LABELER,
     "ranking_panels.load": ANYONE,
-    "ranking_panels.plot": ANYONE,
     "ranking_panels.on_create": OWNER,
     "ranking_owner.on_settings": OWNER,
     "ranking_owner.on_save": OWNER,

@@ -236,6 +236,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
     ):
         """Score uploaded images, a zip or a folder; returns summary, gallery, histogram, table, files."""
         caller = require(ctx, "score", token, profile)
+        _check_source(ctx, source)  # before any work: only offered models
         items = _items(ctx, files, folder, caller.owner)
         progress(0, desc="loading the model")
         get_model(ctx, source)
