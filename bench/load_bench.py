@@ -49,10 +49,10 @@ OUTCOMES = ("left", "right", "tie")
 
 # --- servers (run in child processes) ---------------------------------------------------
 def serve_studio(data_dir: Path, port: int) -> None:
+    import os
+
     import app
     from ui.context import StudioContext
-
-    import os
 
     os.environ.setdefault("STUDIO_ADMIN_TOKEN", "bench-owner")  # visitors need keys
     ctx = StudioContext.from_env(data_dir)
