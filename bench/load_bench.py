@@ -82,17 +82,17 @@ def serve_baseline(data_dir: Path, port: int) -> None:
     )
     lock = threading.Lock()
 
-    def vote(project: str, labeler: str, pair_id: str, outcome: str) -> dict:
+    def vote(project: str, labeler: str, pair_id: str, outcome: str, admin_token: str = "") -> dict:
         with lock:
             db.execute(
                 "INSERT INTO votes VALUES (?,?,?,?)", (pair_id, labeler, outcome, time.time())
             )
         return {"pair_id": uuid.uuid4().hex, "message": ""}
 
-    def next_pair(project: str, labeler: str) -> dict:
+    def next_pair(project: str, labeler: str, admin_token: str = "") -> dict:
         return {"pair_id": uuid.uuid4().hex, "message": ""}
 
-    def join(project: str, name: str) -> dict:
+    def join(project: str, name: str, admin_token: str = "") -> dict:
         return {"key": name, "labeler": name, "project": project}
 
     with gr.Blocks() as demo:
@@ -192,14 +192,14 @@ async def key_of(http, who: str) -> str:
     """The labeler's key, from /join once per server (a labeler keeps its key)."""
     cached = KEYS.get((str(http.base_url), who))
     if cached is None:
-        res, _ = await call(http, "join", [PROJECT, who], who)
+        res, _ = await call(http, "join", [PROJECT, who, ""], who)
         cached = KEYS[(str(http.base_url), who)] = res["key"]
     return cached
 
 
 async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: random.Random) -> None:
     name, who = who, await key_of(http, who)
-    first, _ = await call(http, "next_pair", [PROJECT, who], name)
+    first, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
     pair = first["pair_id"] if first else None
     due = time.monotonic() + rng.uniform(0, 2.0)  # labelers start spread out
     while True:
@@ -210,16 +210,16 @@ async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: rando
             return
         if pair is None:
             stats["no_pair"] += 1
-            res, _ = await call(http, "next_pair", [PROJECT, who], name)
+            res, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
             pair = res["pair_id"] if res else None
             continue
         try:
-            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES)], name)
+            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES), ""], name)
         except Exception:  # a transport failure: the vote is not acknowledged
             res = None
         if res is None:
             stats["errors"] += 1
-            res2, _ = await call(http, "next_pair", [PROJECT, who], name)
+            res2, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
             pair = res2["pair_id"] if res2 else None
             continue
         stats["latency_ms"].append(ms)
@@ -265,7 +265,7 @@ async def open_sessions(url: str, names: list[str]) -> None:
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         for who in names:
-            await call(http, "next_pair", [PROJECT, await key_of(http, who)], who)
+            await call(http, "next_pair", [PROJECT, await key_of(http, who), ""], who)
 
 
 def summarise(server: str, mode: str, slices: list[dict]) -> dict:

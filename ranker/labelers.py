@@ -25,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import threading
@@ -200,8 +201,19 @@ def _b64(data: bytes) -> str:
 
 
 def _load_secret(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    """The signing secret, made once: created exclusively, so two threads or processes
+    starting together agree on one secret (a second one would void the first's keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    for _ in range(100):  # the creator may still be writing
+        text = path.read_text().strip()
+        if text:
+            return text.encode()
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty; delete it to make a new labeler-key secret")

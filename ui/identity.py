@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from pathlib import Path
 
 from ranker.labelers import (
@@ -52,12 +53,16 @@ MAX_OWNER_NAME = 120
 _TOKEN_OK = re.compile(r"^[0-9a-f]{32}$")
 
 
+_LABELERS_LOCK = threading.Lock()
+
+
 def labelers(ctx: StudioContext) -> Labelers:
     """The app's name claims and labeler keys (one per app, beside the database)."""
     studio = ctx.studio
-    if not hasattr(studio, "labelers"):
-        studio.labelers = Labelers(studio.store)
-    return studio.labelers
+    with _LABELERS_LOCK:  # first requests arrive together: make exactly one
+        if not hasattr(studio, "labelers"):
+            studio.labelers = Labelers(studio.store)
+        return studio.labelers
 
 
 def new_browser_token() -> str:
