@@ -88,3 +88,25 @@ def test_names_with_old_votes_need_the_owner(tmp_path):
     with pytest.raises(IdentityError, match="before names were claimed"):
         join(ctx, project, "carol", None, None)
     assert join(ctx, project, "carol", "tok", None)["labeler"] == "carol"
+
+
+def test_one_secret_when_first_requests_race(tmp_path):
+    """Keys issued by any thread verify in every other: one secret, made once."""
+    import threading
+
+    ctx = make_context(tmp_path)
+    project = make_project(ctx, "p", tmp_path / "imgs", n=3)
+    keys: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda k=k: keys.append(join(ctx, project, f"n{k}", None, None)["key"])
+        )
+        for k in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(api_labeler(ctx, project, k, None, None) for k in keys) == [
+        f"n{k}" for k in range(8)
+    ]
