@@ -19,10 +19,12 @@ Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
@@ -34,7 +36,6 @@ from ui.ranking_slots import OpenPair, OpenPairs
 from ui.ranking_view import PairView, ShownImage
 
 SHOWN_NOW = 2  # current pair + one look-ahead must exist before answering
-LOCK_STRIPES = 256  # per-labeler work is serialised on one of these (a bounded map)
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +50,9 @@ class RankingDesk:
     def __init__(self, ctx: StudioContext) -> None:
         self.ctx = ctx
         self.cache = DisplayCache(ctx.cache_dir)
-        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        # (project, labeler) -> [lock, users]: an entry lives only while in use, so the
+        # map is bounded by the requests in flight, not by every visitor ever seen
+        self._locks: dict[tuple[str, str], list] = {}
         self._locks_guard = threading.Lock()
         self._shown: OrderedDict[str, float] = OrderedDict()  # pair id -> first shown
         self._warmed: set[str] = set()
@@ -130,9 +133,21 @@ class RankingDesk:
             return self._view(session, labeler, f"Excluded {name}.")
 
     # --- internals --------------------------------------------------------------------
-    def _lock(self, project: str, labeler: str) -> threading.Lock:
-        """The labeler's lock: one of a fixed set, so the map never grows with visitors."""
-        return self._locks[hash((project, labeler)) % LOCK_STRIPES]
+    @contextlib.contextmanager
+    def _lock(self, project: str, labeler: str) -> Iterator[None]:
+        """Hold the labeler's own lock (made on first use, dropped when nobody holds it)."""
+        key = (project, labeler)
+        with self._locks_guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._locks_guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
     def _open_pairs(self, session, labeler: str) -> tuple[list, list[str]]:
         """Open matchups oldest first, and the slot names that have none."""

@@ -133,3 +133,14 @@ def test_a_labeler_back_after_the_open_pair_limit_gets_fresh_pairs(tmp_path, mon
     assert "no longer open" in late.message and late.pair_id == after.pair_id
     assert desk.vote("p", "ann", after.pair_id, "left").message == ""
     assert ctx.studio.project("p").progress().votes == 1
+
+
+def test_per_labeler_locks_do_not_outlive_their_requests(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=6)
+    desk = RankingDesk(ctx)
+    for k in range(50):  # fifty one-time visitors
+        desk.view("p", f"visitor{k}")
+    desk.flush()
+    assert desk._locks == {}  # the map holds only requests in flight
+    ctx.studio.delete_project("p")
