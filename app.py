@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import ipaddress
 import logging
+import os
+import secrets
+import socket
+import sys
 from typing import TYPE_CHECKING
 
 from ui.context import StudioContext
@@ -26,6 +31,7 @@ TABS = (
 )
 
 log = logging.getLogger("preference_studio")
+MAX_FILE_SIZE = "1gb"  # largest single upload (STUDIO_MAX_FILE_SIZE, e.g. "200mb")
 
 
 def build_demo(ctx: StudioContext | None = None) -> gr.Blocks:
@@ -42,6 +48,11 @@ def build_demo(ctx: StudioContext | None = None) -> gr.Blocks:
         for label, module, builder in TABS:
             with gr.Tab(label, id=label.lower()):
                 getattr(importlib.import_module(module), builder)(ctx)
+    from ui.policy import UndeclaredEvent, audit
+
+    missing = audit(demo)
+    if missing:  # every event needs a declared role before the app may start
+        raise UndeclaredEvent(f"events without a role in ui.policy.ROLES: {', '.join(missing)}")
     demo.studio_context = ctx
     return demo
 
@@ -60,7 +71,32 @@ def launch_options(ctx: StudioContext) -> dict:
         "allowed_paths": [str(p) for p in ctx.served_roots()],
         "head": "\n".join(h for h in head if h),
         "css": "\n".join(c for c in css if c),
+        "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", MAX_FILE_SIZE),
     }
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for addresses only this machine can reach (Gradio's default is 127.0.0.1)."""
+    host = (host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1").strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_network_mode(ctx: StudioContext, host: str | None, port: int | None) -> str | None:
+    """Never serve a network address with no owner token: make one, as Jupyter does.
+
+    Returns the login URL (None when nothing was needed). On a Space the owner is the
+    logged-in Space author, so nothing is generated there.
+    """
+    if ctx.admin_token or ctx.on_space or is_loopback(host):
+        return None
+    ctx.admin_token = secrets.token_urlsafe(24)
+    shown = host if host not in (None, "0.0.0.0", "::") else socket.gethostname()
+    return f"http://{shown}:{port or 7860}/?token={ctx.admin_token}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,6 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
 
     ctx = StudioContext.from_env(args.data_dir)
+    login = secure_network_mode(ctx, args.host, args.port)
+    if login:
+        sys.stderr.write(
+            "Listening on a network address with no STUDIO_ADMIN_TOKEN: owner actions need "
+            f"this generated token. Open as the owner:\n    {login}\n"
+        )
     from ranker.backup_hub import restore_if_empty, start_backup
 
     restore_if_empty(ctx)  # STUDIO_BACKUP_REPO: a wiped Space gets its projects back first

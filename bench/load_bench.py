@@ -15,6 +15,11 @@ labelers in a closed loop. Reported: votes/s and p50/p95 from sending a vote to
 receiving the next pair; then every acknowledged vote is looked up in the database
 (lost = acknowledged but absent, duplicated = stored more than once).
 
+Labelers authenticate as on a public Space: the studio runs with an admin token, so
+each labeler first calls ``/join`` for its labeler key and sends the key with every
+call (the server checks its signature and claim on each one); the baseline's
+``join`` just echoes the name.
+
     python bench/load_bench.py                   # full run, about 5 minutes
     python bench/load_bench.py --seconds 10      # quick look
 """
@@ -44,9 +49,12 @@ OUTCOMES = ("left", "right", "tie")
 
 # --- servers (run in child processes) ---------------------------------------------------
 def serve_studio(data_dir: Path, port: int) -> None:
+    import os
+
     import app
     from ui.context import StudioContext
 
+    os.environ.setdefault("STUDIO_ADMIN_TOKEN", "bench-owner")  # visitors need keys
     ctx = StudioContext.from_env(data_dir)
     app.TABS = tuple(t for t in app.TABS if t[0] == "Ranking")
     demo = app.build_demo(ctx)
@@ -74,17 +82,21 @@ def serve_baseline(data_dir: Path, port: int) -> None:
     )
     lock = threading.Lock()
 
-    def vote(project: str, labeler: str, pair_id: str, outcome: str) -> dict:
+    def vote(project: str, labeler: str, pair_id: str, outcome: str, admin_token: str = "") -> dict:
         with lock:
             db.execute(
                 "INSERT INTO votes VALUES (?,?,?,?)", (pair_id, labeler, outcome, time.time())
             )
         return {"pair_id": uuid.uuid4().hex, "message": ""}
 
-    def next_pair(project: str, labeler: str) -> dict:
+    def next_pair(project: str, labeler: str, admin_token: str = "") -> dict:
         return {"pair_id": uuid.uuid4().hex, "message": ""}
 
+    def join(project: str, name: str, admin_token: str = "") -> dict:
+        return {"key": name, "labeler": name, "project": project}
+
     with gr.Blocks() as demo:
+        gr.api(join, api_name="join", concurrency_limit=None)
         gr.api(vote, api_name="vote", concurrency_limit=None)
         gr.api(next_pair, api_name="next_pair", concurrency_limit=None)
     demo.queue(default_concurrency_limit=8)
@@ -173,8 +185,21 @@ async def call(http, api: str, data: list, session: str) -> tuple[dict | None, f
     return result, (time.perf_counter() - t0) * 1000
 
 
+KEYS: dict[tuple[str, str], str] = {}  # (server, labeler name) -> labeler key
+
+
+async def key_of(http, who: str) -> str:
+    """The labeler's key, from /join once per server (a labeler keeps its key)."""
+    cached = KEYS.get((str(http.base_url), who))
+    if cached is None:
+        res, _ = await call(http, "join", [PROJECT, who, ""], who)
+        cached = KEYS[(str(http.base_url), who)] = res["key"]
+    return cached
+
+
 async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: random.Random) -> None:
-    first, _ = await call(http, "next_pair", [PROJECT, who], who)
+    name, who = who, await key_of(http, who)
+    first, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
     pair = first["pair_id"] if first else None
     due = time.monotonic() + rng.uniform(0, 2.0)  # labelers start spread out
     while True:
@@ -185,16 +210,16 @@ async def labeler(http, who: str, mode: str, end: float, stats: dict, rng: rando
             return
         if pair is None:
             stats["no_pair"] += 1
-            res, _ = await call(http, "next_pair", [PROJECT, who], who)
+            res, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
             pair = res["pair_id"] if res else None
             continue
         try:
-            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES)], who)
+            res, ms = await call(http, "vote", [PROJECT, who, pair, rng.choice(OUTCOMES), ""], name)
         except Exception:  # a transport failure: the vote is not acknowledged
             res = None
         if res is None:
             stats["errors"] += 1
-            res2, _ = await call(http, "next_pair", [PROJECT, who], who)
+            res2, _ = await call(http, "next_pair", [PROJECT, who, ""], name)
             pair = res2["pair_id"] if res2 else None
             continue
         stats["latency_ms"].append(ms)
@@ -240,7 +265,7 @@ async def open_sessions(url: str, names: list[str]) -> None:
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         for who in names:
-            await call(http, "next_pair", [PROJECT, who], who)
+            await call(http, "next_pair", [PROJECT, await key_of(http, who), ""], who)
 
 
 def summarise(server: str, mode: str, slices: list[dict]) -> dict:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.paths import inside
 from model.scoring import Item
 
 IMAGE_EXTENSIONS = frozenset(
@@ -49,6 +50,7 @@ Owns = Callable[[int], bool]
 
 
 def walk_files(root: Path, images_only: bool = False) -> Iterator[str]:
+    # Sub-folders are entered without following links; file links must stay inside.
     """Every regular file under root, in a stable sorted order; hidden entries skipped.
 
     Non-image files are kept unless ``images_only``: the scorer then reports each one
@@ -66,6 +68,8 @@ def walk_files(root: Path, images_only: bool = False) -> Iterator[str]:
         elif entry.is_file() and (
             not images_only or os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
         ):
+            if entry.is_symlink() and inside(entry.path, [root]) is None:
+                continue  # a link out of the folder: the path gate refuses it
             yield entry.path
 
 

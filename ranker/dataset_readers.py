@@ -8,8 +8,9 @@ layout stores each image once (``images`` table) and pairs by uid; older exports
 Pick-a-Pic embed the images in every pair row; both are read.
 
 A cell may name an image file instead of holding its bytes: :meth:`ImageWriter.read_path`
-is the one place such a path is resolved (``resolve_path``, relative to the table's or
-JSON file's folder by default), so a path gate applies to every format at once.
+is the one place such a path is resolved (``resolve_path``; by default
+:func:`inside_dataset`, the path gate: files inside the table's or JSON file's folder
+only), so the gate applies to every format at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from itertools import chain
 from pathlib import Path
 
 from common import joyquality_json as jq
-from common.joyquality_json import ResolvePath, relative_to_file
+from common.joyquality_json import ResolvePath
+from common.paths import PathRefused, gate
 from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
 from ranker.dataset import CONFIG_DIRS, labels_outcome
 from ranker.errors import ImageReadError, ImportFormatError
@@ -89,10 +91,21 @@ class ImportedVote:
     response_ms: float | None = None
 
 
+def inside_dataset(cell: str, base: Path) -> str:
+    """The path gate for image paths in cells: only files inside the dataset's own folder
+    (``base``), symlinks followed, so an uploaded table cannot pull in server files."""
+    try:
+        return str(gate(cell, [base], owner=False, kind="file", base=base))
+    except PathRefused:
+        raise ValueError(
+            f"image path {str(cell)[:200]!r} is not a file inside the dataset"
+        ) from None
+
+
 class ImageWriter:
     """Decodes each distinct image once and writes it as ``images_dir/<uid><ext>``."""
 
-    def __init__(self, images_dir: Path, resolve_path: ResolvePath = relative_to_file) -> None:
+    def __init__(self, images_dir: Path, resolve_path: ResolvePath = inside_dataset) -> None:
         self.dir = Path(images_dir)
         self.images: dict[str, ImportedImage] = {}
         self.errors: dict[str, str] = {}
@@ -380,7 +393,7 @@ def load_source(
     *,
     token: str | None = None,
     split: str | None = None,
-    resolve_path: ResolvePath = relative_to_file,
+    resolve_path: ResolvePath = inside_dataset,
 ) -> Loaded:
     """Read any accepted source; a string that is not an existing path is a Hub repo id.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -110,13 +111,27 @@ def import_ir_comparisons(
     return counts
 
 
+def shown_paths(project: ProjectSession) -> dict[str, str]:
+    """Image path -> the path a CSV export shows: relative to the images' common folder,
+    so no export carries where the server keeps its files (names stay unique)."""
+    paths = [img.path for img in project.images]
+    if not paths:
+        return {}
+    try:
+        base = os.path.commonpath([os.path.dirname(p) for p in paths])
+    except ValueError:  # mixed drives or relative and absolute paths
+        return {p: Path(p).name for p in paths}
+    return {p: Path(os.path.relpath(p, base)).as_posix() for p in paths}
+
+
 def export_ir_comparisons(project: ProjectSession) -> str:
     """``comparisons.csv`` in Image Ranker's columns; ties have no place there and are left out."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(IR_COMPARISONS_HEADER)
+    shown = shown_paths(project)
     removed = sorted(
-        (img.excluded_after_vote or 0, img.path) for img in project.images if img.excluded
+        (img.excluded_after_vote or 0, shown[img.path]) for img in project.images if img.excluded
     )
     for vote in project.votes():
         while removed and removed[0][0] < vote.id:
@@ -124,7 +139,7 @@ def export_ir_comparisons(project: ProjectSession) -> str:
         if vote.outcome == TIE:
             continue
         winner, loser = vote.winner_loser
-        writer.writerow((project.image(winner).path, project.image(loser).path))
+        writer.writerow((shown[project.image(winner).path], shown[project.image(loser).path]))
     for _, path in removed:
         writer.writerow((IR_REMOVED_WINNER, path))
     return out.getvalue()
@@ -138,11 +153,18 @@ def export_ir_rankings(project: ProjectSession) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(IR_RANKINGS_HEADER)
+    shown = shown_paths(project)
     for row in project.leaderboard(order="mu"):
         if row["excluded"]:
             continue
         writer.writerow(
-            (row["path"], f"{row['mu']:.2f}", f"{row['sigma']:.2f}", row["wins"], row["losses"])
+            (
+                shown.get(row["path"], Path(row["path"]).name),
+                f"{row['mu']:.2f}",
+                f"{row['sigma']:.2f}",
+                row["wins"],
+                row["losses"],
+            )
         )
     return out.getvalue()
 
@@ -154,7 +176,9 @@ def export_csv(project: ProjectSession, order: str | None = None) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=LEADERBOARD_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(project.leaderboard(order))
+    shown = shown_paths(project)
+    for row in project.leaderboard(order):
+        writer.writerow({**row, "path": shown.get(row["path"], Path(row["path"]).name)})
     return out.getvalue()
 
 

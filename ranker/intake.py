@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import warnings
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from common.archive import ArchiveError
+from common.archive import extract_zip as archive_extract
 from ranker.errors import ImageReadError, StudioError
 
 CONTEXT_FILES = ("context.txt", "context.json")
@@ -182,24 +182,8 @@ def intake_files(paths: Iterable[Path | str], known: dict[str, str] | None = Non
 
 
 def extract_zip(archive: Path, dest: Path) -> Path:
-    """Unpack a zip safely (no paths outside ``dest``, size-capped); returns the folder."""
+    """Unpack a zip safely (no paths outside ``dest``, limits from :mod:`common.archive`)."""
     try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise StudioError(f"{archive.name} is not a readable zip file ({exc})") from exc
-    with zf:
-        total = sum(i.file_size for i in zf.infolist())
-        if total > MAX_ZIP_BYTES:
-            raise StudioError(f"{archive.name} unpacks to {total:,} bytes; the limit is 4 GiB")
-        dest.mkdir(parents=True, exist_ok=True)
-        root = dest.resolve()
-        for info in zf.infolist():
-            if info.is_dir() or info.filename.startswith("__MACOSX"):
-                continue
-            target = (root / info.filename).resolve()
-            if not target.is_relative_to(root):
-                raise StudioError(f"{archive.name} holds an unsafe path: {info.filename!r}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-    return root
+        return archive_extract(archive, dest)
+    except ArchiveError as exc:
+        raise StudioError(str(exc)) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.paths import inside
 from ranker.contracts import TIE
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
@@ -156,7 +157,16 @@ class ProjectState:
             return report
 
     def add_folder(self, folder: Path | str, recursive: bool = False) -> IntakeReport:
-        return self.add_files(folder_files(Path(folder), recursive))
+        """Add a folder's images; a link pointing outside the folder is refused, by name."""
+        files = folder_files(Path(folder), recursive)
+        inside_files = [p for p in files if inside(p, [folder]) is not None]
+        report = self.add_files(inside_files)
+        report.rejected += [
+            (str(p), "links to a file outside the folder; not read")
+            for p in files
+            if p not in set(inside_files)
+        ]
+        return report
 
     def add_zip(self, archive: Path | str, unpack_to: Path | str) -> IntakeReport:
         return self.add_folder(extract_zip(Path(archive), Path(unpack_to)), recursive=True)

@@ -26,6 +26,23 @@ OPEN_PAIR_MAX_AGE = 24 * 3600.0
 ones are deleted (on load, then at most every ``OPEN_PAIR_SWEEP_EVERY`` seconds from
 ``next_pair``) and a labeler who comes back later gets a fresh pair."""
 OPEN_PAIR_SWEEP_EVERY = 3600.0
+LOOKAHEAD = 3
+"""Open pairs one labeler may hold at once: the one on screen and two looked ahead, so
+a client can preload the next images. Slot 0 is stored under the labeler's name,
+slot k under ``slot_name(labeler, k)``; only this module spells that encoding."""
+_SLOT_MARK = "#next"
+
+
+def slot_name(labeler: str, slot: int) -> str:
+    """The assignment key of a labeler's look-ahead ``slot`` (0 = the current pair)."""
+    if not 0 <= slot < LOOKAHEAD:
+        raise StudioError(f"look-ahead slot must be 0..{LOOKAHEAD - 1}, not {slot}")
+    return labeler if slot == 0 else f"{labeler}{_SLOT_MARK}{'' if slot == 1 else slot}"
+
+
+def slot_holder(key: str) -> str:
+    """The labeler an assignment key belongs to (inverse of :func:`slot_name`)."""
+    return key.split(_SLOT_MARK, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class ProjectSession(ProjectState):
         self._next_sweep = 0.0
         super().__init__(store, row)
         self._expire_open_pairs(self.clock())
+        self._restore_reservations()
 
     # --- pairs ------------------------------------------------------------------------
     def next_pair(self, labeler: str) -> Matchup | None:
@@ -79,6 +97,14 @@ class ProjectSession(ProjectState):
             self.store.assign(self.row.id, labeler, assignment)
             self._reserved[_key(i, j)] = (labeler, now + RESERVE_SECONDS)
             return self._matchup(assignment)
+
+    def _restore_reservations(self) -> None:
+        """Rebuild the reservations from the open pairs in the database (after a restart),
+        so the pairs other labelers still hold are not handed out again."""
+        for key, a in self.store.assignments(self.row.id).items():
+            i, j = self.index.get(a.left_uid), self.index.get(a.right_uid)
+            if i is not None and j is not None:
+                self._reserved[_key(i, j)] = (key, a.issued_at + RESERVE_SECONDS)
 
     def _still_valid(self, a: Assignment, now: float) -> bool:
         """Both images still in play, and not so old that a sweep may delete it."""
@@ -105,11 +131,17 @@ class ProjectSession(ProjectState):
     def _matchup(self, a: Assignment) -> Matchup:
         return self.matchup(a.pair_id, a.left_uid, a.right_uid)
 
-    def _open_pair(self, pair_id: str) -> Assignment:
-        """The open pair ``pair_id``, or why it cannot be answered (answered before, or
-        never shown / replaced / expired)."""
+    def _open_pair(self, pair_id: str, labeler: str) -> Assignment:
+        """The open pair ``pair_id`` of ``labeler``, or why it cannot be answered (answered
+        before, never shown / replaced / expired, or handed to someone else)."""
+        if not isinstance(pair_id, str) or len(pair_id) > 64:
+            raise UnknownPairError("a pair id is the short text next_pair returned")
         found = self.store.find_assignment(self.row.id, pair_id)
         if found is not None:
+            if slot_holder(found[0]) != labeler:
+                raise UnknownPairError(
+                    f"pair {pair_id!r} was not handed to you; ask for your next pair"
+                )
             return found[1]
         if self.store.has_pair(self.row.id, pair_id):
             raise DuplicateVoteError("this pair was already answered or skipped; it counts once")
@@ -129,7 +161,7 @@ class ProjectSession(ProjectState):
             raise StudioError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         labeler = _labeler(labeler)
         with self._lock:
-            a = self._open_pair(pair_id)
+            a = self._open_pair(pair_id, labeler)
             return self._record(
                 [
                     (
@@ -169,7 +201,7 @@ class ProjectSession(ProjectState):
     def skip(self, pair_id: str, labeler: str) -> None:
         labeler = _labeler(labeler)
         with self._lock:
-            a = self._open_pair(pair_id)
+            a = self._open_pair(pair_id, labeler)
             self.store.add_skip(self.row.id, pair_id, a.left_uid, a.right_uid, labeler)
             i, j = self.index[a.left_uid], self.index[a.right_uid]
             self._previous[labeler] = _key(i, j)
@@ -243,6 +275,8 @@ def _key(i: int, j: int) -> tuple[int, int]:
 
 
 def _labeler(labeler: str | None) -> str:
+    if labeler is not None and not isinstance(labeler, str):
+        raise StudioError(f"the labeler must be text, not {type(labeler).__name__}")
     labeler = (labeler or "").strip()
     if not labeler:
         raise StudioError("every vote needs a labeler name or session id")

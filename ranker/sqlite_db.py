@@ -33,6 +33,11 @@ class Database:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(schema)
 
+    def ensure_schema(self, schema: str) -> None:
+        """Create the tables of a module that keeps its own (``CREATE ... IF NOT EXISTS``)."""
+        with self._lock:
+            self._db.executescript(schema)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from common.paths import PathRefused, gate
 from ranker.contracts import DEFAULT_MODEL_ID
 from training.config import PRESETS, ConfigError, TrainConfig, apply_preset
 from training.worker import RunManager
@@ -113,7 +115,14 @@ def _convert(kind: type, raw: Any) -> Any:
         return bool(raw)
     if kind is int and isinstance(raw, float) and not raw.is_integer():
         raise ValueError(raw)
-    return kind(raw)
+    value = kind(raw)
+    numeric = isinstance(value, float | int) and not isinstance(value, bool)
+    if numeric and (not math.isfinite(value) or abs(value) > MAX_SETTING):
+        raise ValueError(raw)  # NaN, inf, 1e308 ("nan" as text too): refused at the boundary
+    return value
+
+
+MAX_SETTING = 1e12  # no training setting is sensibly larger; bigger values are typos or attacks
 
 
 class TrainingDesk:
@@ -146,15 +155,12 @@ class TrainingDesk:
         Only the owner can start runs, so naming the server's folders here tells
         nobody else anything.
         """
-        path = Path(value).expanduser()
-        resolved = path.resolve()
-        if not any(resolved.is_relative_to(r) for r in self.roots):
-            allowed = ", ".join(str(r) for r in self.roots)
+        try:
+            return str(gate(value, self.roots, base=Path.cwd()))
+        except PathRefused as exc:
             raise ConfigError(
-                f"{what} {value} is outside the folders this server may read ({allowed}); "
-                "move it into one of them, or add its folder to BASE_DIR"
-            )
-        return str(resolved)
+                f"{what}: {exc}; move it into one of them, or add its folder to BASE_DIR"
+            ) from None
 
     def _looks_local(self, value: str) -> bool:
         return value.startswith(("/", "~", ".")) or Path(value).expanduser().exists()
@@ -188,7 +194,9 @@ class TrainingDesk:
             try:
                 values[name] = _convert(kind, raw)
             except (TypeError, ValueError):
-                raise ConfigError(f"{name}: {raw!r} is not a valid {kind.__name__}") from None
+                raise ConfigError(
+                    f"{name}: {raw!r} is not a valid {kind.__name__} (finite, at most 1e12)"
+                ) from None
         kind = {"project": "project", "dataset": "dataset", "json": "json"}[source]
         config = dataclasses.replace(config, data_kind=kind, **values)
         return config.validate()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from common.paths import PathRefused, gate
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.identity import is_owner, owner_error
 
 EXPORT_FORMATS = {
     "parquet": "Parquet dataset folder (load_dataset-ready, with card; each image once)",
@@ -31,12 +31,6 @@ PREVIEW_ROWS = 20
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "project"
-
-
-def require_owner(ctx: StudioContext, admin_token: str | None, profile) -> None:
-    username = getattr(profile, "username", None) if profile is not None else None
-    if not is_owner(ctx, admin_token, username):
-        raise gr.Error(owner_error(ctx))
 
 
 def _session(ctx: StudioContext, project: str):
@@ -86,7 +80,7 @@ def preview(
 def export(
     ctx: StudioContext, project: str, fmt: str, test_fraction: float, seed: int, labelers: str
 ) -> str:
-    """Write the export under ``exports_dir`` and return the path of its zip."""
+    """Write the export in a fresh unguessable folder and return the path of its zip."""
     from ranker.preference_dataset import (
         build_preference_dataset,
         export_embedded,
@@ -102,8 +96,10 @@ def export(
         ds = build_preference_dataset(session, float(test_fraction), int(seed), labelers)
     except StudioError as exc:
         raise gr.Error(str(exc)) from exc
+    from ui.exports import new_export_dir
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = ctx.exports_dir / f"{_slug(project)}-{fmt}-{stamp}"
+    folder = new_export_dir(ctx) / f"{_slug(project)}-{fmt}-{stamp}"
     if fmt == "parquet":
         save_parquet(ds, folder)
     elif fmt == "parquet-embedded":
@@ -155,15 +151,25 @@ def import_into(
     project: str,
     split: str,
     oauth_token: str | None = None,
+    owner: bool = True,
 ) -> str:
-    """Import a Hub dataset (repo id) or uploaded Parquet/JSON/zip files into a project."""
+    """Import a Hub dataset (repo id), a local path inside the allowed roots, or uploaded
+    Parquet/JSON/zip files into a project. A refused import leaves no files behind."""
     from ranker.dataset_import import import_dataset
 
-    sources = [_upload_path(f) for f in files or []] or ([source.strip()] if source else [])
+    if files is not None and not isinstance(files, list):
+        raise gr.Error("files must be a list of uploaded files")
+    if source is not None and not isinstance(source, str):
+        raise gr.Error("the dataset source must be text (a repo id or a path)")
+    uploads = [_upload_path(f) for f in files or []]
+    sources = uploads or (
+        [_source(ctx, source.strip(), owner)] if source and source.strip() else []
+    )
     if not sources:
         raise gr.Error("give a Hub dataset repo id or upload a Parquet, JSON or zip file")
     name = (project or "").strip() or None
     images_dir = ctx.uploads_dir / "imported" / _slug(name or Path(sources[0]).stem)
+    fresh = not images_dir.exists()
     lines = []
     try:
         for src in sources:
@@ -177,9 +183,37 @@ def import_into(
             )
             name = report.project  # several files go into one project, in order
             lines.append(report.summary())
-    except StudioError as exc:
-        raise gr.Error(str(exc)) from exc
+    except Exception as exc:
+        if fresh and not lines:
+            shutil.rmtree(images_dir, ignore_errors=True)
+        for path in uploads:  # a rejected upload is not kept
+            Path(path).unlink(missing_ok=True)
+        raise gr.Error(_import_fault(exc)) from exc
     return "\n\n".join(f"```\n{line}\n```" for line in lines)
+
+
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def _source(ctx: StudioContext, source: str, owner: bool) -> str:
+    """A typed source: a Hub repo id, or a local path that passes the path gate."""
+    if HUB_ID.match(source) and not Path(source).expanduser().exists():
+        return source
+    try:
+        return str(gate(source, ctx.allowed_roots, owner=owner, base=Path.cwd()))
+    except PathRefused as exc:
+        raise gr.Error(f"{exc} (or give a Hub dataset id like user/name)") from None
+
+
+def _import_fault(exc: Exception) -> str:
+    """What the importer says about a file it could not read, never a blank error."""
+    if isinstance(exc, StudioError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "the file nests too deeply to be a dataset"
+    if isinstance(exc, UnicodeDecodeError | ValueError):
+        return f"the file could not be read as a dataset ({type(exc).__name__}: {str(exc)[:200]})"
+    return f"the import failed ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def _upload_path(f) -> str:

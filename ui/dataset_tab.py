@@ -23,8 +23,8 @@ from ui.dataset_actions import (
     import_into,
     preview,
     push,
-    require_owner,
 )
+from ui.policy import prefill_token, require
 
 PREVIEW_HEADERS = [
     "split",
@@ -114,13 +114,18 @@ def build_dataset_tab(ctx: StudioContext) -> None:
 
     settings = [project, test_fraction, seed, labelers]
 
-    def on_preview(project_, fraction, seed_, labelers_):
+    def on_preview(
+        project_, fraction, seed_, labelers_, token=None, profile: gr.OAuthProfile | None = None
+    ):
+        caller = require(ctx, "dataset_preview", token, profile)
+        if not caller.owner and labelers_ == "publish":
+            labelers_ = "hash"  # visitors see pseudonyms, never raw labeler ids
         return preview(ctx, project_, fraction, seed_, labelers_)
 
     def on_export(
         project_, fmt_, fraction, seed_, labelers_, token, profile: gr.OAuthProfile | None = None
     ):
-        require_owner(ctx, token, profile)
+        require(ctx, "dataset_export", token, profile)
         return export(ctx, project_, fmt_, fraction, seed_, labelers_)
 
     def on_push(
@@ -135,7 +140,7 @@ def build_dataset_tab(ctx: StudioContext) -> None:
         profile: gr.OAuthProfile | None = None,
         oauth: gr.OAuthToken | None = None,
     ):
-        require_owner(ctx, token, profile)
+        require(ctx, "dataset_push", token, profile)
         return push(
             ctx,
             project_,
@@ -157,21 +162,30 @@ def build_dataset_tab(ctx: StudioContext) -> None:
         profile: gr.OAuthProfile | None = None,
         oauth: gr.OAuthToken | None = None,
     ):
-        require_owner(ctx, token, profile)
-        return import_into(ctx, source_, files_, target_, split_, getattr(oauth, "token", None))
+        caller = require(ctx, "dataset_import", token, profile)
+        return import_into(
+            ctx, source_, files_, target_, split_, getattr(oauth, "token", None), caller.owner
+        )
 
     def on_backup_now(token, profile: gr.OAuthProfile | None = None):
-        require_owner(ctx, token, profile)
+        require(ctx, "backup_now", token, profile)
         return backup_now(ctx)
 
+    def on_backup_status():
+        require(ctx, "backup_status")
+        return backup_status(ctx)
+
     def on_refresh(current):
+        require(ctx, "dataset_tab.on_refresh")
         choices = names()
         return gr.update(
             choices=choices,
             value=current if current in choices else (choices[0] if choices else None),
         )
 
-    preview_btn.click(on_preview, settings, [summary, rows, card], api_name="dataset_preview")
+    preview_btn.click(
+        on_preview, [*settings, admin_token], [summary, rows, card], api_name="dataset_preview"
+    )
     export_btn.click(
         on_export,
         [project, fmt, test_fraction, seed, labelers, admin_token],
@@ -184,16 +198,22 @@ def build_dataset_tab(ctx: StudioContext) -> None:
         [project, repo_id, private, message, test_fraction, seed, labelers, admin_token],
         push_status,
         api_name="dataset_push",
+        concurrency_limit=1,
     )
     import_btn.click(
         on_import,
         [source, files, target, split, admin_token],
         import_status,
         api_name="dataset_import",
+        concurrency_limit=1,
+        concurrency_id="dataset-import",
     ).then(on_refresh, project, project, api_visibility="private")
-    backup_btn.click(on_backup_now, admin_token, backup_md, api_name="backup_now")
+    backup_btn.click(
+        on_backup_now, admin_token, backup_md, api_name="backup_now", concurrency_limit=1
+    )
     refresh.click(on_refresh, project, project, api_visibility="private")
     status_btn = gr.Button(visible=False)
-    status_btn.click(lambda: backup_status(ctx), None, backup_md, api_name="backup_status")
-    Context.root_block.load(lambda: backup_status(ctx), None, backup_md, api_visibility="private")
+    status_btn.click(on_backup_status, None, backup_md, api_name="backup_status")
+    Context.root_block.load(on_backup_status, None, backup_md, api_visibility="private")
+    prefill_token(admin_token)
     Context.root_block.load(on_refresh, project, project, api_visibility="private")

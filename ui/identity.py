@@ -1,87 +1,146 @@
-"""Who is labeling, and who owns the Space.
+"""Who is labeling: bound to the caller, never a free string.
 
-A labeler is, in order of preference: the Hugging Face username when the Space has
-OAuth and the visitor logged in; else the name they typed once (kept in the
-browser's localStorage); else an anonymous id made once per browser. Every vote
-records it, so per-labeler state lives server-side, keyed by project and labeler.
+In the browser a labeler is, in order: the Hugging Face username when the Space
+has OAuth and the visitor logged in (``hf:<name>``); else the name typed once in
+the name box, claimed in each project for this browser; else an anonymous id
+derived from a secret the browser keeps (``gr.BrowserState``). The browser's
+secret never leaves the server in any other form, so knowing someone's public
+anonymous id does not let anyone vote as them.
 
-The owner (settings, deletion, exports, new projects on a Space) is whoever gives
-the configured admin token, or on a Space the logged-in Space author. Running
-locally with no token configured, the local user is the owner.
+Through the API a labeler is the name of a labeler key from ``/join``
+(:mod:`ranker.labelers`), or the OAuth name. The owner may name any labeler
+explicitly (a plain name instead of a key); locally on loopback with no admin
+token the local user is the owner, so scripts need no key there.
+
+Ownership itself is decided by :mod:`ui.policy`.
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 import re
 import secrets
+import threading
 from pathlib import Path
 
+from ranker.labelers import (
+    ANON_PREFIX,
+    KEY_PREFIX,
+    OAUTH_PREFIX,
+    IdentityError,
+    Labelers,
+    check_name,
+)
 from ui.context import StudioContext
+from ui.policy import is_owner, owner_error
 
-ANON_PREFIX = "anon-"
-# '#' is reserved: the tab keeps a second, look-ahead pair under "<labeler>#next".
-_NAME_OK = re.compile(r"^[\w .@+\-]{1,64}$")
+__all__ = [
+    "ANON_PREFIX",
+    "BROWSER_STORAGE_KEY",
+    "IdentityError",
+    "api_labeler",
+    "browser_claim",
+    "browser_secret",
+    "clean_name",
+    "is_owner",
+    "labelers",
+    "new_browser_token",
+    "owner_error",
+    "resolve_labeler",
+]
+
 BROWSER_STORAGE_KEY = "preference-studio-labeler"
+MAX_OWNER_NAME = 120
+_TOKEN_OK = re.compile(r"^[0-9a-f]{32}$")
 
 
-class IdentityError(ValueError):
-    """A typed labeler name the app cannot use; the message says why."""
+_LABELERS_LOCK = threading.Lock()
 
 
-def new_anonymous_id() -> str:
-    return ANON_PREFIX + secrets.token_hex(4)
+def labelers(ctx: StudioContext) -> Labelers:
+    """The app's name claims and labeler keys (one per app, beside the database)."""
+    studio = ctx.studio
+    with _LABELERS_LOCK:  # first requests arrive together: make exactly one
+        if not hasattr(studio, "labelers"):
+            studio.labelers = Labelers(studio.store)
+        return studio.labelers
+
+
+def new_browser_token() -> str:
+    return secrets.token_hex(16)
 
 
 def clean_name(name: str | None) -> str:
     """Validate a typed labeler name; empty means 'no name'."""
-    name = (name or "").strip()
-    if not name:
+    if name is None or (isinstance(name, str) and not name.strip()):
         return ""
-    if not _NAME_OK.match(name):
-        raise IdentityError(
-            "names may use letters, digits, spaces and . @ + - _ (at most 64 characters)"
-        )
-    if name.startswith(ANON_PREFIX):
-        raise IdentityError(f"names starting with {ANON_PREFIX!r} are kept for anonymous labelers")
-    return name
+    return check_name(name)
 
 
 def resolve_labeler(
-    hf_username: str | None, typed_name: str | None, anonymous_id: str | None
+    ctx: StudioContext, hf_username: str | None, typed_name: str | None, browser_token: str
 ) -> str:
-    """The labeler id votes are recorded under (see the module docstring for the order)."""
+    """The labeler id a browser votes under (see the module docstring for the order)."""
     if hf_username:
-        return f"hf:{hf_username}"
+        return OAUTH_PREFIX + hf_username
     try:
         name = clean_name(typed_name)
     except IdentityError:
         name = ""
+    return name or labelers(ctx).anonymous_id(browser_token)
+
+
+def valid_browser_token(token: object) -> str | None:
+    return token if isinstance(token, str) and _TOKEN_OK.match(token) else None
+
+
+def browser_claim(ctx: StudioContext, session, labeler: str, browser_token: str) -> None:
+    """Make sure a typed name is this browser's in the project (claimed on first use).
+
+    OAuth names and anonymous ids need no claim: the server derived them itself.
+    """
+    if labeler.startswith((OAUTH_PREFIX, ANON_PREFIX)):
+        return
+    reg = labelers(ctx)
+    reg.claim(session.row.id, labeler, reg.browser_holder(browser_token), override=is_owner(ctx))
+
+
+def api_labeler(ctx: StudioContext, session, key: object, token: str | None, profile) -> str:
+    """The labeler an API call acts as: the OAuth name, the key's name, or (owner only)
+    a plain name given explicitly."""
+    from ui.policy import username
+
+    name = username(profile)
     if name:
-        return name
-    if anonymous_id and anonymous_id.startswith(ANON_PREFIX) and anonymous_id[5:].isalnum():
-        return anonymous_id
-    return new_anonymous_id()
+        return OAUTH_PREFIX + name
+    if isinstance(key, str) and key.startswith(KEY_PREFIX):
+        return labelers(ctx).verify(session.row.id, key)
+    if is_owner(ctx, token, None):
+        if not isinstance(key, str) or not key.strip():
+            raise IdentityError("give a labeler key (from /join) or, as the owner, a name")
+        key = key.strip()
+        if "#" in key or len(key) > MAX_OWNER_NAME or not key.isprintable():
+            raise IdentityError(
+                f"labeler names have no '#' and at most {MAX_OWNER_NAME} printable characters"
+            )
+        return key
+    raise IdentityError(
+        "give the labeler key from /join (labeler names alone are not accepted)"
+        if isinstance(key, str)
+        else f"the labeler key must be text, not {type(key).__name__}"
+    )
 
 
-def is_owner(ctx: StudioContext, token: str | None = None, hf_username: str | None = None) -> bool:
-    """True for the admin token, the logged-in Space author, or the local user when unset."""
-    if ctx.admin_token and token and hmac.compare_digest(token.strip(), ctx.admin_token):
-        return True
-    author = os.environ.get("SPACE_AUTHOR_NAME")
-    if ctx.on_space and author and hf_username and hf_username == author:
-        return True
-    return not ctx.on_space and not ctx.admin_token
+def join(ctx: StudioContext, session, name: object, token: str | None, profile) -> dict:
+    """Claim ``name`` in the project and return its key (the OAuth name when logged in)."""
+    from ui.policy import username
 
-
-def owner_error(ctx: StudioContext) -> str:
-    """What to tell a visitor who tried an owner-only action."""
-    if ctx.admin_token:
-        return "this needs the owner: type the admin token (STUDIO_ADMIN_TOKEN) in Owner tools"
-    if ctx.on_space:
-        return "this needs the Space owner: log in with Hugging Face as the Space's author"
-    return "this needs the owner"
+    reg = labelers(ctx)
+    hf = username(profile)
+    if hf:  # OAuth proves the name: its key is this user's, whoever asked before
+        key = reg.issue(session.row.id, OAUTH_PREFIX + hf, override=True, trusted=True)
+    else:
+        key = reg.issue(session.row.id, name, override=is_owner(ctx, token, None))
+    return {"project": session.name, "labeler": reg.verify(session.row.id, key), "key": key}
 
 
 def browser_secret(ctx: StudioContext) -> str:

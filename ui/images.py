@@ -112,8 +112,17 @@ class DisplayCache:
 
 
 def file_url(path: Path) -> str:
-    """Gradio's file route for a served path (relative: works behind a Space's proxy)."""
-    return FILE_ROUTE + quote(str(path), safe="/")
+    """Gradio's file route for a served path (relative: works behind a Space's proxy).
+
+    The path is given relative to the server's working folder when the data folder
+    is below it (the default ``studio_data``), so URLs do not show where the server
+    keeps its data; Gradio resolves it back against the same folder.
+    """
+    try:
+        shown = Path(path).relative_to(Path.cwd())
+    except ValueError:
+        shown = Path(path)
+    return FILE_ROUTE + quote(str(shown), safe="/")
 
 
 def _write_copy(original: Path, target: Path, size: int, quality: int) -> None:

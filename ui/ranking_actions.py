@@ -7,13 +7,12 @@ raises :class:`ranker.errors.StudioError` with a message meant for the user.
 from __future__ import annotations
 
 import json
+import math
 import shutil
-import uuid
 from pathlib import Path
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.identity import is_owner, owner_error
 from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
 
 EXPORT_FORMATS = {
@@ -24,9 +23,8 @@ EXPORT_FORMATS = {
 }
 
 
-def require_owner(ctx: StudioContext, token: str | None, hf_username: str | None = None) -> None:
-    if not is_owner(ctx, token, hf_username):
-        raise StudioError(owner_error(ctx))
+MAX_BUDGET = 10**9  # comparisons; more is a typo (or 1e308)
+MAX_INSTRUCTION = 2000  # characters; the instruction travels with every pair
 
 
 def parse_settings(
@@ -36,25 +34,68 @@ def parse_settings(
     random_share: float | None = None,
     exclusion_reasons: str | dict | None = None,
 ) -> dict:
-    """Project settings from form/API values; blank values are left out (engine defaults)."""
+    """Project settings from form/API values; blank values are left out (engine defaults).
+
+    Everything is checked here, at the boundary: names against the known strategies
+    and presets, numbers for type, NaN/infinity and size, so a caller gets a message
+    naming the fault rather than a failure deep inside.
+    """
+    from ranker.ratings import PRESETS
+    from ranker.selection import STRATEGIES
+
     settings: dict = {}
     if strategy:
+        if strategy not in STRATEGIES:
+            raise StudioError(f"unknown strategy {str(strategy)[:60]!r}; choose one of "
+                              f"{', '.join(STRATEGIES)}")  # fmt: skip
         settings["strategy"] = strategy
     if budget is not None and budget != "":
-        b = int(budget)
-        if b < 0:
-            raise StudioError("the comparison budget must be 0 (none) or a positive number")
-        settings["budget"] = b or None
+        b = _number(budget, "the comparison budget")
+        if b < 0 or b > MAX_BUDGET or not float(b).is_integer():
+            raise StudioError(
+                f"the comparison budget must be 0 (none) or a whole number up to {MAX_BUDGET:,}"
+            )
+        settings["budget"] = int(b) or None
     if rating_preset:
+        if rating_preset not in PRESETS:
+            raise StudioError(f"unknown rating preset {str(rating_preset)[:60]!r}; choose one "
+                              f"of {', '.join(PRESETS)}")  # fmt: skip
         settings["rating_preset"] = rating_preset
     if random_share is not None and random_share != "":
-        share = float(random_share)
+        share = _number(random_share, "the random share")
         if not 0 <= share <= 1:
             raise StudioError("the random share must be between 0 and 1")
         settings["random_share"] = share
     if exclusion_reasons:
         settings["exclusion_reasons"] = parse_reasons(exclusion_reasons)
     return settings
+
+
+def _number(value: object, what: str) -> float:
+    """A finite number from a form/API value, or StudioError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise StudioError(f"{what} must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise StudioError(f"{what} must be a number, not {str(value)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise StudioError(f"{what} must be a finite number (no NaN or infinity)")
+    return number
+
+
+def check_instruction(text: object) -> str | None:
+    """The instruction shown with every pair: text, at most ``MAX_INSTRUCTION`` characters."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise StudioError(f"the instruction must be text, not {type(text).__name__}")
+    if len(text) > MAX_INSTRUCTION:
+        raise StudioError(
+            f"the instruction has {len(text):,} characters; at most {MAX_INSTRUCTION:,} "
+            "are shown with every pair"
+        )
+    return text
 
 
 def parse_reasons(text: str | dict) -> dict[str, str]:
@@ -114,9 +155,12 @@ def create_project(
 
     A project that would end up with no images is not kept.
     """
+    if name is not None and not isinstance(name, str):
+        raise StudioError(f"the project name must be text, not {type(name).__name__}")
     name = (name or "").strip()
     if not name:
         raise StudioError("give the project a name")
+    instruction = check_instruction(instruction)
     if len(name) > 100:
         raise StudioError("project names are limited to 100 characters")
     if not (files or folder or dataset_id):
@@ -145,15 +189,16 @@ def create_project(
 
 
 def export_project(ctx: StudioContext, session, fmt: str) -> tuple[str, Path]:
-    """(text, file) of an export; the file sits under an unguessable folder of exports_dir."""
+    """(text, file) of an export; the file sits under an unguessable, expiring folder."""
     from ranker import exchange
 
     if fmt not in EXPORT_FORMATS:
         raise StudioError(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
     func, suffix = EXPORT_FORMATS[fmt]
     text = getattr(exchange, func)(session)
-    folder = ctx.exports_dir / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    from ui.exports import new_export_dir
+
+    folder = new_export_dir(ctx)
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in session.name)
     path = folder / f"{slug}{suffix}"
     path.write_text(text, encoding="utf-8")

@@ -1,8 +1,10 @@
 """Named API endpoints of the Ranking tab, for ``gradio_client`` and plain HTTP.
 
-Every action takes explicit arguments (project, labeler, pair id, ...), never page
-state, so a script can label, read the leaderboard or export as well as the page.
-``vote`` answers with the next pair, so a labeling client needs one call per vote.
+Every action takes explicit arguments (project, labeler key, pair id, ...), never
+page state, so a script can label, read the leaderboard or export as well as the
+page. A script first calls ``/join`` for a labeler key (:mod:`ui.identity`); the
+roles each endpoint needs are declared in :mod:`ui.policy`. ``vote`` answers with
+the next pair, so a labeling client needs one call per vote.
 
 This module deliberately avoids ``from __future__ import annotations``: ``gr.api``
 reads the return annotations as real types to describe the endpoints.
@@ -14,33 +16,22 @@ import gradio as gr
 
 from ranker.errors import StudioError
 from ranker.results import DEFAULT_ORDER
+from ui import identity
 from ui.context import StudioContext
-from ui.identity import IdentityError
-from ui.ranking_actions import (
-    create_project,
-    export_project,
-    parse_settings,
-    require_owner,
-)
+from ui.policy import require
+from ui.ranking_actions import create_project, export_project, parse_settings
 from ui.ranking_core import RankingDesk
 
-MAX_LABELER = 120
-
-
-def check_labeler(labeler: str) -> str:
-    """API labelers: any short name without '#' (kept for the look-ahead slot)."""
-    labeler = (labeler or "").strip()
-    if not labeler:
-        raise IdentityError("give a labeler name (who is voting)")
-    if "#" in labeler or len(labeler) > MAX_LABELER:
-        raise IdentityError(f"labeler names have no '#' and at most {MAX_LABELER} characters")
-    return labeler
+LABELING_CONCURRENCY = 32  # next_pair / vote / skip / undo at once (each a few ms)
+HEAVY_CONCURRENCY = 2  # project creation and exports at once
 
 
 def _uploaded_paths(files: list | None) -> list[str]:
     """Paths of files a client uploaded: only Gradio's upload folder is accepted."""
     from gradio.utils import get_upload_folder, is_in_or_equal
 
+    if files is not None and not isinstance(files, list):
+        raise StudioError("files must be a list of uploaded files")
     out = []
     for f in files or []:
         path = f.get("path") if isinstance(f, dict) else str(f)
@@ -55,12 +46,10 @@ def user_errors():
     """Show a StudioError's message to the caller (gr.Error) instead of 'Error'."""
     try:
         yield
-    except (StudioError, IdentityError) as exc:
+    except gr.Error:
+        raise
+    except StudioError as exc:
         raise gr.Error(str(exc)) from exc
-
-
-def _username(profile) -> str | None:
-    return getattr(profile, "username", None) if profile is not None else None
 
 
 def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
@@ -69,6 +58,7 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
     def list_projects() -> list:
         """Every project: name, instruction, settings, image and vote counts."""
         with user_errors():
+            require(ctx, "list_projects")
             out = []
             for row in ctx.studio.list_projects():
                 progress = ctx.studio.project(row.name).progress()
@@ -99,7 +89,7 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
         """Create a project from uploaded files/zips (handle_file), a local folder inside
         the allowed roots, or a Hub dataset id; owner only. Returns the intake summary."""
         with user_errors():
-            require_owner(ctx, admin_token, _username(profile))
+            require(ctx, "create_project", admin_token, profile)
             settings = parse_settings(strategy, budget, rating_preset, random_share)
             return create_project(
                 ctx,
@@ -111,33 +101,80 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
                 settings=settings,
             )
 
-    def next_pair(project: str, labeler: str) -> dict:
-        """The labeler's open pair (the same one until answered), with display URLs."""
+    def join(
+        project: str,
+        name: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> dict:
+        """Claim a labeler name in a project; returns {project, labeler, key}. Pass the key
+        to next_pair, vote, skip and undo. A name someone holds is refused (the owner
+        gets its key); logged in with Hugging Face, the name is hf:<user>."""
         with user_errors():
-            return _with_progress(desk.view(project, check_labeler(labeler)))
+            require(ctx, "join", admin_token, profile)
+            return identity.join(ctx, desk.session(project), name, admin_token, profile)
 
-    def vote(project: str, labeler: str, pair_id: str, outcome: str) -> dict:
+    def _labeler(event: str, project: str, key, admin_token: str, profile) -> str:
+        require(ctx, event, admin_token, profile)
+        return identity.api_labeler(ctx, desk.session(project), key, admin_token, profile)
+
+    def next_pair(
+        project: str,
+        labeler: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> dict:
+        """The labeler's open pair (the same one until answered), with display URLs.
+        ``labeler``: the key from /join (the owner may give a plain name)."""
+        with user_errors():
+            who = _labeler("next_pair", project, labeler, admin_token, profile)
+            return _with_progress(desk.view(project, who))
+
+    def vote(
+        project: str,
+        labeler: str,
+        pair_id: str,
+        outcome: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> dict:
         """Answer pair ``pair_id`` with left, right or tie; returns the next pair.
         A second answer to the same pair is not counted (see ``message``)."""
         with user_errors():
-            return _with_progress(desk.vote(project, check_labeler(labeler), pair_id, outcome))
+            who = _labeler("vote", project, labeler, admin_token, profile)
+            return _with_progress(desk.vote(project, who, pair_id, outcome))
 
-    def skip(project: str, labeler: str, pair_id: str) -> dict:
+    def skip(
+        project: str,
+        labeler: str,
+        pair_id: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> dict:
         """Skip pair ``pair_id``; returns the next pair."""
         with user_errors():
-            return _with_progress(desk.skip(project, check_labeler(labeler), pair_id))
+            who = _labeler("skip", project, labeler, admin_token, profile)
+            return _with_progress(desk.skip(project, who, pair_id))
 
-    def undo(project: str, labeler: str) -> dict:
-        """Undo this labeler's latest vote; returns its pair (same sides, a new pair id)
-        to answer again, or the current pair when there was nothing to undo."""
+    def undo(
+        project: str,
+        labeler: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> dict:
+        """Undo this labeler's latest vote (never anyone else's); returns its pair (same
+        sides, a new pair id) to answer again, or the current pair when there was nothing
+        to undo."""
         with user_errors():
-            return _with_progress(desk.undo(project, check_labeler(labeler)))
+            who = _labeler("undo", project, labeler, admin_token, profile)
+            return _with_progress(desk.undo(project, who))
 
     def leaderboard(project: str, order: str = DEFAULT_ORDER) -> list:
         """Rows best first: rank, uid, name, mu, sigma, conservative, wins, losses, ties,
         comparisons, excluded, exclusion_reason. ``order``: auto (default), conservative,
         mu or refit."""
         with user_errors():
+            require(ctx, "leaderboard")
             session = desk.session(project)
             rows = session.leaderboard(order)
             for row in rows:
@@ -154,7 +191,7 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
         """Export text (owner only): json, csv, image_ranker_comparisons or
         image_ranker_rankings."""
         with user_errors():
-            require_owner(ctx, admin_token, _username(profile))
+            require(ctx, "export", admin_token, profile)
             return export_project(ctx, desk.session(project), fmt)[0]
 
     def _with_progress(view) -> dict:
@@ -169,14 +206,17 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
         }
         return out
 
-    for fn, api_name in (
-        (list_projects, "list_projects"),
-        (create, "create_project"),
-        (next_pair, "next_pair"),
-        (vote, "vote"),
-        (skip, "skip"),
-        (undo, "undo"),
-        (leaderboard, "leaderboard"),
-        (export, "export"),
+    # (function, name, concurrency group, limit): labeling calls are short and share one
+    # generous pool; creating and exporting read and write many files, so few at a time.
+    for fn, api_name, group, limit in (
+        (list_projects, "list_projects", "ranking-api", LABELING_CONCURRENCY),
+        (create, "create_project", "ranking-heavy", HEAVY_CONCURRENCY),
+        (join, "join", "ranking-api", LABELING_CONCURRENCY),
+        (next_pair, "next_pair", "ranking-api", LABELING_CONCURRENCY),
+        (vote, "vote", "ranking-api", LABELING_CONCURRENCY),
+        (skip, "skip", "ranking-api", LABELING_CONCURRENCY),
+        (undo, "undo", "ranking-api", LABELING_CONCURRENCY),
+        (leaderboard, "leaderboard", "ranking-read", HEAVY_CONCURRENCY * 2),
+        (export, "export", "ranking-heavy", HEAVY_CONCURRENCY),
     ):
-        gr.api(fn, api_name=api_name, concurrency_limit=None, concurrency_id="ranking-api")
+        gr.api(fn, api_name=api_name, concurrency_limit=limit, concurrency_id=group)

@@ -2,14 +2,15 @@
 
 Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs:
 
-* Look-ahead. Each labeler holds up to three open pairs in the engine, under
-  ``<labeler>``, ``<labeler>#next`` and ``<labeler>#next2``; the oldest is on screen
+* Look-ahead. Each labeler holds up to three open pairs in the engine (its
+  look-ahead slots, :func:`ranker.session.slot_name`); the oldest is on screen
   and the page preloads the others' images, so a key press swaps to pictures already
   loaded. The vote call answers with the new current pair in the same round trip;
   the freed slot is refilled in the background, so the pair selector's work (and
   its occasional slow refits) stays off the labeler's path. All slots live in
-  SQLite, so a refresh or a restart shows the same pairs. Votes are always recorded
-  under the real labeler name. The price: a new pair is chosen two votes before it
+  SQLite, so a refresh or a restart shows the same pairs (and the engine rebuilds
+  their reservations). Votes are always recorded under the real labeler name, and
+  a pair answers only for the labeler it was handed to. The price: a new pair is chosen two votes before it
   is shown (negligible with several labelers, each already out of step).
 * Display copies: resized images from :mod:`ui.images`, never the originals.
 * One answer per pair: a vote names its pair id; a second answer (double press,
@@ -18,27 +19,29 @@ Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
 from ranker.service import OPEN_PAIR_MAX_AGE, Matchup
+from ranker.session import LOOKAHEAD, slot_holder, slot_name
 from ui.context import StudioContext
 from ui.images import DisplayCache, DisplayError
 from ui.ranking_slots import OpenPair, OpenPairs
 from ui.ranking_view import PairView, ShownImage
 
-SLOTS = ("", "#next", "#next2")  # suffixes of a labeler's open-pair slots
 SHOWN_NOW = 2  # current pair + one look-ahead must exist before answering
 log = logging.getLogger(__name__)
 
 
 def is_slot_name(labeler: str) -> bool:
-    """True for the desk's look-ahead slot names (never a real labeler)."""
-    return "#" in labeler
+    """True for the engine's look-ahead slot keys (never a real labeler)."""
+    return slot_holder(labeler) != labeler
 
 
 class RankingDesk:
@@ -47,7 +50,9 @@ class RankingDesk:
     def __init__(self, ctx: StudioContext) -> None:
         self.ctx = ctx
         self.cache = DisplayCache(ctx.cache_dir)
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        # (project, labeler) -> [lock, users]: an entry lives only while in use, so the
+        # map is bounded by the requests in flight, not by every visitor ever seen
+        self._locks: dict[tuple[str, str], list] = {}
         self._locks_guard = threading.Lock()
         self._shown: OrderedDict[str, float] = OrderedDict()  # pair id -> first shown
         self._warmed: set[str] = set()
@@ -94,7 +99,7 @@ class RankingDesk:
                 message = "That pair was already answered; it counts once."
             except UnknownPairError:
                 message = "That pair is no longer open; here is your current pair."
-            self._open.drop_pair(project, pair_id)
+            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def skip(self, project: str, labeler: str, pair_id: str) -> PairView:
@@ -105,7 +110,7 @@ class RankingDesk:
                 message = "Skipped."
             except (DuplicateVoteError, UnknownPairError):
                 message = "That pair was already answered or skipped."
-            self._open.drop_pair(project, pair_id)
+            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def undo(self, project: str, labeler: str) -> PairView:
@@ -130,9 +135,21 @@ class RankingDesk:
             return self._view(session, labeler, f"Excluded {name}.")
 
     # --- internals --------------------------------------------------------------------
-    def _lock(self, project: str, labeler: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _lock(self, project: str, labeler: str) -> Iterator[None]:
+        """Hold the labeler's own lock (made on first use, dropped when nobody holds it)."""
+        key = (project, labeler)
         with self._locks_guard:
-            return self._locks.setdefault((project, labeler), threading.Lock())
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._locks_guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
     def _open_pairs(self, session, labeler: str) -> tuple[list, list[str]]:
         """Open matchups oldest first, and the slot names that have none."""
@@ -141,7 +158,7 @@ class RankingDesk:
             issued = session.store.assignments(session.row.id)
             return [
                 OpenPair(a.issued_at, slot, a.pair_id, a.left_uid, a.right_uid)
-                for slot in (labeler + suffix for suffix in SLOTS)
+                for slot in (slot_name(labeler, k) for k in range(LOOKAHEAD))
                 if (a := issued.get(slot)) is not None
             ]
 
@@ -150,7 +167,8 @@ class RankingDesk:
             if self._usable(session, p):
                 found.append(session.matchup(p.pair_id, p.left_uid, p.right_uid))
                 held.add(p.slot)
-        return found, [labeler + s for s in SLOTS if labeler + s not in held]
+        slots = [slot_name(labeler, k) for k in range(LOOKAHEAD)]
+        return found, [s for s in slots if s not in held]
 
     def _next(self, session, labeler: str, slot: str) -> Matchup | None:
         """Ask the engine for a pair in ``slot`` and mirror it."""

@@ -12,13 +12,14 @@ import gradio as gr
 
 from ranker.errors import StudioError
 from ui.context import StudioContext
+from ui.policy import require
 from ui.ranking_actions import (
     EXPORT_FORMATS,
+    check_instruction,
     exclusion_reasons,
     export_project,
     file_reasons,
     parse_settings,
-    require_owner,
 )
 from ui.ranking_core import RankingDesk, is_slot_name
 from ui.ranking_labelers import AGREEMENT_NOTE, STATS_HEADERS, labeler_stats, stats_table
@@ -81,12 +82,9 @@ def build_owner_tools(
             confirm = gr.Textbox(label="Type the project name to delete it", max_lines=1)
             delete = gr.Button("Delete project", variant="stop")
 
-    def owner(token, profile) -> None:
-        require_owner(ctx, token, getattr(profile, "username", None))
-
     def on_settings(project_, token, profile: gr.OAuthProfile | None):
         try:
-            owner(token, profile)
+            require(ctx, "ranking_owner.on_settings", token, profile)
             s = desk.session(project_)
         except StudioError as exc:
             return str(exc), *([gr.update()] * 7)
@@ -115,10 +113,10 @@ def build_owner_tools(
         profile: gr.OAuthProfile | None,
     ):
         try:
-            owner(token, profile)
+            require(ctx, "ranking_owner.on_save", token, profile)
             settings = parse_settings(strategy_, budget_, preset_, share_, reasons_ or "{}")
             settings.setdefault("exclusion_reasons", {})
-            desk.session(project_).update(instruction_, **settings)
+            desk.session(project_).update(check_instruction(instruction_), **settings)
         except (StudioError, ValueError) as exc:
             return f"Not saved: {exc}"
         return "Saved."
@@ -126,7 +124,7 @@ def build_owner_tools(
     def on_exclude(side: str):
         def exclude(project_, who, pid, reason_, token, profile: gr.OAuthProfile | None):
             try:
-                owner(token, profile)
+                require(ctx, "ranking_owner.exclude", token, profile)
                 current = desk.view(project_, who)
                 if current.pair_id != pid or current.left is None:
                     raise StudioError("the pair changed; try again")
@@ -140,7 +138,7 @@ def build_owner_tools(
 
     def on_stats(project_, token, profile: gr.OAuthProfile | None):
         try:
-            owner(token, profile)
+            require(ctx, "ranking_owner.on_stats", token, profile)
             s = desk.session(project_)
         except StudioError as exc:
             return str(exc), None
@@ -149,7 +147,7 @@ def build_owner_tools(
 
     def on_export(project_, fmt_, token, profile: gr.OAuthProfile | None):
         try:
-            owner(token, profile)
+            require(ctx, "ranking_owner.on_export", token, profile)
             _, path = export_project(ctx, desk.session(project_), fmt_)
         except StudioError as exc:
             return str(exc), None
@@ -157,7 +155,7 @@ def build_owner_tools(
 
     def on_delete(project_, confirm_, token, profile: gr.OAuthProfile | None):
         try:
-            owner(token, profile)
+            require(ctx, "ranking_owner.on_delete", token, profile)
             if (confirm_ or "").strip() != project_:
                 raise StudioError("type the project's exact name to confirm deletion")
             ctx.studio.delete_project(project_)

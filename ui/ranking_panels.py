@@ -9,7 +9,8 @@ import gradio as gr
 from ranker.errors import StudioError
 from ranker.results import DEFAULT_ORDER, LEADERBOARD_ORDERS
 from ui.context import StudioContext
-from ui.ranking_actions import create_project, parse_settings, require_owner
+from ui.policy import require
+from ui.ranking_actions import create_project, parse_settings
 from ui.ranking_core import RankingDesk
 from ui.ranking_progress import ConfidenceHistory
 from ui.ranking_view import (
@@ -177,7 +178,7 @@ def build_new_project(
         profile: gr.OAuthProfile | None,
     ):
         try:
-            require_owner(ctx, token, getattr(profile, "username", None))
+            require(ctx, "ranking_panels.on_create", token, profile)
             settings = parse_settings(strategy_, budget_, preset_, share_)
             text = create_project(
                 ctx,

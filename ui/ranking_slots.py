@@ -4,14 +4,19 @@ The engine keeps each open pair (an assignment) in SQLite; this process is the o
 one that hands them out (through :class:`ui.ranking_core.RankingDesk`), so after the
 first read per labeler the mirror is exact: the desk records every pair it gets from
 the engine and forgets every pair that is answered, skipped or refused. After a
-restart the mirror is empty and is read back from the database.
+restart the mirror is empty and is read back from the database. It keeps at most
+``MAX_LABELERS`` labelers (least recently used go first; they are read back on
+their next request), so a crowd of one-time visitors cannot grow it without bound.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+MAX_LABELERS = 20_000
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class OpenPairs:
     """(project, labeler) -> {slot: OpenPair}; thread-safe."""
 
     def __init__(self) -> None:
-        self._by_labeler: dict[tuple[str, str], dict[str, OpenPair]] = {}
+        self._by_labeler: OrderedDict[tuple[str, str], dict[str, OpenPair]] = OrderedDict()
         self._by_pair: dict[tuple[str, str], tuple[str, str]] = {}  # (project, pair) -> key
         self._lock = threading.Lock()
 
@@ -36,6 +41,8 @@ class OpenPairs:
         key = (project, labeler)
         with self._lock:
             slots = self._by_labeler.get(key)
+            if slots is not None:
+                self._by_labeler.move_to_end(key)
         if slots is None:
             loaded = load()
             with self._lock:
@@ -52,18 +59,24 @@ class OpenPairs:
 
     def _put(self, key: tuple[str, str], pair: OpenPair) -> None:
         slots = self._by_labeler[key]
+        while len(self._by_labeler) > MAX_LABELERS:
+            (project, _), gone = self._by_labeler.popitem(last=False)
+            for p in gone.values():
+                self._by_pair.pop((project, p.pair_id), None)
         old = slots.get(pair.slot)
         if old is not None:
             self._by_pair.pop((key[0], old.pair_id), None)
         slots[pair.slot] = pair
         self._by_pair[(key[0], pair.pair_id)] = key
 
-    def drop_pair(self, project: str, pair_id: str) -> None:
-        """Forget a pair that is answered, skipped or no longer open (whoever held it)."""
+    def drop_pair(self, project: str, pair_id: str, labeler: str | None = None) -> None:
+        """Forget a pair that is answered, skipped or no longer open; with ``labeler``,
+        only if it was that labeler's (a refused answer must not drop someone's pair)."""
         with self._lock:
-            key = self._by_pair.pop((project, pair_id), None)
-            if key is None:
+            key = self._by_pair.get((project, pair_id))
+            if key is None or (labeler is not None and key[1] != labeler):
                 return
+            del self._by_pair[(project, pair_id)]
             slots = self._by_labeler.get(key, {})
             for slot, p in list(slots.items()):
                 if p.pair_id == pair_id:

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from common.paths import PathRefused, gate
 from ranker.errors import StudioError
 from ranker.intake import IntakeReport
 from ui.context import StudioContext
@@ -29,23 +30,17 @@ def new_upload_dir(ctx: StudioContext, project: str) -> Path:
     return path
 
 
-def allowed_folder(ctx: StudioContext, folder: str) -> Path:
-    """Resolve a typed folder path, refusing anything outside the allowed roots."""
-    if not ctx.allowed_roots:
+def allowed_folder(ctx: StudioContext, folder: str, owner: bool = True) -> Path:
+    """Resolve a typed folder path through the path gate (:func:`common.paths.gate`)."""
+    if not ctx.allowed_roots and owner:
         raise StudioError(
             "local folders are off on this server; upload files or a zip instead "
             "(the operator can allow folders with BASE_DIR)"
         )
-    path = Path(folder).expanduser()
-    if not path.is_absolute():
-        path = ctx.allowed_roots[0] / path
-    path = path.resolve()
-    if not any(path.is_relative_to(root) for root in ctx.allowed_roots):
-        roots = ", ".join(str(r) for r in ctx.allowed_roots)
-        raise StudioError(f"{folder} is outside the folders this server may read ({roots})")
-    if not path.is_dir():
-        raise StudioError(f"{folder} is not a folder")
-    return path
+    try:
+        return gate(folder, ctx.allowed_roots, owner=owner, kind="dir")
+    except PathRefused as exc:
+        raise StudioError(str(exc)) from None
 
 
 def add_uploads(session, files: list[str], dest: Path) -> IntakeReport:

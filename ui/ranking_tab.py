@@ -23,11 +23,14 @@ from ui.context import StudioContext
 from ui.identity import (
     BROWSER_STORAGE_KEY,
     IdentityError,
+    browser_claim,
     browser_secret,
     clean_name,
-    new_anonymous_id,
+    new_browser_token,
     resolve_labeler,
+    valid_browser_token,
 )
+from ui.policy import prefill_token, require, username
 from ui.ranking_core import RankingDesk
 from ui.ranking_view import PairView, pair_html, progress_markdown
 
@@ -76,11 +79,12 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     desk = RankingDesk(ctx)
     names = _project_names(desk)
     stored = gr.BrowserState(
-        {"name": "", "anon": "", "project": ""},
+        {"name": "", "token": "", "project": ""},
         storage_key=BROWSER_STORAGE_KEY,
         secret=browser_secret(ctx),
     )
-    labeler = gr.State("")
+    labeler = gr.State("")  # server-side: a page cannot name someone else
+    holder = gr.State("")  # the browser's secret token (claims typed names)
     with gr.Row():
         project = gr.Dropdown(
             names,
@@ -120,6 +124,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     build_progress(ctx, desk, project)
     build_new_project(ctx, desk, project, admin_token)
     build_owner_tools(ctx, desk, project, labeler, pair_id, admin_token, view)
+    prefill_token(admin_token)
 
     def show(view_: PairView | None, session=None) -> tuple:
         return (
@@ -128,21 +133,32 @@ def build_ranking_tab(ctx: StudioContext) -> None:
             (progress_line(ctx, desk, view_.project) if view_ else ""),
         )
 
+    def claimed_view(project_, who: str, token: str, message: str = "") -> PairView | None:
+        """The pair view, once the typed name is this browser's in the project."""
+        if not project_ or not who or not token:
+            return None
+        try:
+            browser_claim(ctx, desk.session(project_), who, token)
+        except StudioError as exc:
+            return PairView(project_, "", None, message=str(exc))
+        return _safe_view(desk, project_, who, message)
+
     def on_load(stored_: dict | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        stored_ = dict(stored_ or {})
-        if not stored_.get("anon"):
-            stored_["anon"] = new_anonymous_id()
-        who = resolve_labeler(
-            getattr(profile, "username", None), stored_.get("name"), stored_["anon"]
-        )
+        require(ctx, "ranking_tab.on_load")
+        stored_ = dict(stored_) if isinstance(stored_, dict) else {}
+        token = valid_browser_token(stored_.get("token")) or new_browser_token()
+        stored_ = {"name": stored_.get("name") or "", "token": token,
+                   "project": stored_.get("project") or ""}  # fmt: skip
+        who = resolve_labeler(ctx, username(profile), stored_["name"], token)
         choices = _project_names(desk)
         wanted = (request.query_params.get("project") if request else None) or stored_.get(
             "project"
         )
         chosen = wanted if wanted in choices else (choices[0] if choices else None)
-        out = show(_safe_view(desk, chosen, who)) if chosen else show(None)
+        out = show(claimed_view(chosen, who, token))
         return (
             who,
+            token,
             stored_.get("name", ""),
             stored_,
             gr.update(choices=choices, value=chosen),
@@ -152,50 +168,58 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     Context.root_block.load(
         on_load,
         [stored],
-        [labeler, name_box, stored, project, view, pair_id, progress],
+        [labeler, holder, name_box, stored, project, view, pair_id, progress],
         api_visibility="private",
     )
 
-    def on_name(name: str, stored_: dict | None, profile: gr.OAuthProfile | None):
-        stored_ = dict(stored_ or {})
+    def on_name(name: str, stored_: dict | None, token: str, profile: gr.OAuthProfile | None):
+        require(ctx, "ranking_tab.on_name")
+        stored_ = dict(stored_) if isinstance(stored_, dict) else {}
         try:
             stored_["name"] = clean_name(name)
         except IdentityError as exc:
             gr.Warning(str(exc))
             return gr.update(), gr.update()
-        return resolve_labeler(
-            getattr(profile, "username", None), stored_["name"], stored_.get("anon")
-        ), stored_
+        if not token:
+            return gr.update(), stored_
+        return resolve_labeler(ctx, username(profile), stored_["name"], token), stored_
 
-    def after_name(project_: str, who: str):
-        return show(_safe_view(desk, project_, who)) if project_ else show(None)
+    def after_name(project_: str, who: str, token: str):
+        require(ctx, "ranking_tab.after_name")
+        return show(claimed_view(project_, who, token))
 
-    name_box.submit(on_name, [name_box, stored], [labeler, stored], api_visibility="private").then(
-        after_name, [project, labeler], [view, pair_id, progress], api_visibility="private"
-    )
-    name_box.blur(on_name, [name_box, stored], [labeler, stored], api_visibility="private").then(
-        after_name, [project, labeler], [view, pair_id, progress], api_visibility="private"
-    )
-
-    def on_project(project_: str, who: str, stored_: dict | None):
-        stored_ = dict(stored_ or {})
-        stored_["project"] = project_ or ""
-        return (
-            *(show(_safe_view(desk, project_, who)) if project_ and who else show(None)),
-            stored_,
+    for trigger in (name_box.submit, name_box.blur):
+        trigger(
+            on_name, [name_box, stored, holder], [labeler, stored], api_visibility="private"
+        ).then(
+            after_name,
+            [project, labeler, holder],
+            [view, pair_id, progress],
+            api_visibility="private",
         )
+
+    def on_project(project_: str, who: str, token: str, stored_: dict | None):
+        require(ctx, "ranking_tab.on_project")
+        stored_ = dict(stored_) if isinstance(stored_, dict) else {}
+        stored_["project"] = project_ or ""
+        return (*show(claimed_view(project_, who, token)), stored_)
 
     project.input(
         on_project,
-        [project, labeler, stored],
+        [project, labeler, holder, stored],
         [view, pair_id, progress, stored],
         api_visibility="private",
     ).then(lb.refresh, lb.inputs, lb.outputs, api_visibility="private")
 
     def make_answer(action: str):
-        def answer(project_: str, who: str, pid: str):
-            if not project_ or not who:
+        def answer(project_: str, who: str, token: str, pid: str):
+            require(ctx, "ranking_tab.answer")
+            if not project_ or not who or not token:
                 return show(None)
+            try:
+                browser_claim(ctx, desk.session(project_), who, token)
+            except StudioError as exc:  # not this browser's name: show nothing of it
+                return show(PairView(project_, "", None, message=str(exc)))
             try:
                 if action == "undo":
                     v = desk.undo(project_, who)
@@ -212,7 +236,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     for action, button in buttons.items():
         button.click(
             make_answer(action),
-            [project, labeler, pair_id],
+            [project, labeler, holder, pair_id],
             [view, pair_id, progress],
             api_visibility="private",
             show_progress="hidden",

@@ -10,19 +10,25 @@ a CPU). Named endpoints: ``score``, ``bucket``, ``compare``, ``prerank``,
 
 from __future__ import annotations
 
+import math
+import os
+import secrets
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import gradio as gr
 
+from common.paths import PathRefused, gate
 from ranker.contracts import DEFAULT_MODEL_ID
 from ui.context import StudioContext
+from ui.policy import prefill_token, require
 
 METHODS = {"saved calibration (else equal width)": "auto", "equal width (method A)": "equal_width",
            "quantile": "quantile", "sigmoid fitted on a project's votes (method B)": "project"}  # fmt: skip
 GALLERY_MAX = 120
+SCORING_CONCURRENCY = 1  # model calls at once (one model in memory, CPU/GPU bound)
+MAX_BUCKET_SCORES = 1_000_000
 _models: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -45,10 +51,15 @@ def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
     from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
 
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
-    return [
-        (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
-        (DEMO_MODEL_LABEL, str(demo_model_dir(models_dir(ctx)))),
-    ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
+    extra = [m.strip() for m in os.environ.get("STUDIO_SCORING_MODELS", "").split(",")]
+    return (
+        [
+            (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
+            (DEMO_MODEL_LABEL, str(demo_model_dir(models_dir(ctx)).resolve())),
+        ]
+        + [(f"run: {p.parent.name}", str(p.resolve())) for p in runs]
+        + [(m, m) for m in extra if m and m != DEFAULT_MODEL_ID]
+    )
 
 
 def default_model(ctx: StudioContext) -> tuple[str, str]:
@@ -59,21 +70,31 @@ def default_model(ctx: StudioContext) -> tuple[str, str]:
 
 
 def _check_source(ctx: StudioContext, source: str) -> str:
+    """Only the default model, this server's finished runs and the owner's list
+    (``STUDIO_SCORING_MODELS``, comma-separated) are loaded: a visitor cannot make the
+    server download an arbitrary Hub repo or read a folder elsewhere."""
     from model.demo_model import demo_model_dir, ensure_demo_model
 
+    if source is not None and not isinstance(source, str):
+        raise gr.Error("the model must be given as text (a name from /scoring_models)")
     source = (source or DEFAULT_MODEL_ID).strip()
-    path = Path(source).expanduser()
-    demo = demo_model_dir(models_dir(ctx))
-    if path == demo:
+    allowed = [value for _, value in model_choices(ctx)]
+    demo = str(demo_model_dir(models_dir(ctx)).resolve())
+    if source == demo or Path(source).expanduser() == demo_model_dir(models_dir(ctx)):
         ensure_demo_model(models_dir(ctx))  # built here in seconds, once
-    if path.exists():
-        roots = [ctx.runs_dir.resolve(), models_dir(ctx).resolve(), *ctx.allowed_roots]
-        if not any(path.resolve().is_relative_to(r) for r in roots):
-            raise gr.Error(
-                f"{source} is outside the folders this server may read: the training runs, "
-                "the models folder and the folders the owner allowed (BASE_DIR)"
-            )
-    return source
+        return demo
+    if source in allowed:
+        return source
+    try:  # a run folder named another way (relative, trailing slash) is still a run
+        real = gate(source, [ctx.runs_dir], owner=False, kind="dir", base=ctx.runs_dir)
+    except PathRefused:
+        real = None
+    if real is not None and str(real) in allowed:
+        return str(real)
+    raise gr.Error(
+        f"model {source[:200]!r} is not offered here; use one of /scoring_models "
+        "(the owner can add more with STUDIO_SCORING_MODELS)"
+    )
 
 
 def get_model(ctx: StudioContext, source: str):
@@ -92,19 +113,20 @@ def get_model(ctx: StudioContext, source: str):
         return _models[source]
 
 
-def _items(ctx: StudioContext, files: list[str] | None, folder: str | None) -> list:
+def _items(ctx: StudioContext, files: list[str] | None, folder: str | None, owner: bool) -> list:
     from model.inputs import UploadError, upload_items
     from model.sources import walk_files
-    from ui.ranking_sources import allowed_folder
 
     try:
         items = upload_items(files or [])
     except UploadError as exc:
         raise gr.Error(str(exc)) from None
     if folder and folder.strip():
+        if not owner:  # a visitor's folder would be scored and its thumbnails served
+            raise gr.Error("scoring a folder on this server needs the owner (admin token)")
         try:
-            root = allowed_folder(ctx, folder.strip())
-        except Exception as exc:  # StudioError: outside the allowed roots
+            root = gate(folder.strip(), ctx.allowed_roots, kind="dir")
+        except PathRefused as exc:
             raise gr.Error(str(exc)) from None
         items.extend(walk_files(root))
     if not items:
@@ -212,21 +234,36 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         return score_images(model, items, batch_size=16 if model.device.type == "cpu" else 64,
                             num_workers=workers, progress=progress)  # fmt: skip
 
-    def score(files, folder, source, method, labels_text, project, progress=gr.Progress()):  # noqa: B008
+    def score(
+        files,
+        folder,
+        source,
+        method,
+        labels_text,
+        project,
+        token=None,
+        profile: gr.OAuthProfile | None = None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         """Score uploaded images, a zip or a folder; returns summary, gallery, histogram, table, files."""
-        items = _items(ctx, files, folder)
+        caller = require(ctx, "score", token, profile)
+        _check_source(ctx, source)  # before any work: only offered models
+        items = _items(ctx, files, folder, caller.owner)
         progress(0, desc="loading the model")
         get_model(ctx, source)
         # A ZeroGPU worker cannot call back into this process: progress there is coarse.
         report = None if ctx.on_space else (lambda d, t: progress(d / t, desc=f"scored {d}/{t}"))
         rows = _score_rows(source, items, report)
-        stamp = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        state = {"rows": rows, "export_dir": str(ctx.exports_dir / "scores" / stamp)}
+        from ui.exports import new_export_dir
+
+        stamp = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_urlsafe(18)
+        state = {"rows": rows, "export_dir": str(new_export_dir(ctx))}
         state["thumbs"] = _thumbs(ctx, items, rows, ctx.cache_dir / "scoring" / stamp)
         return _present(ctx, state, METHODS.get(method, method), labels_text, project, source)
 
     def bucket(state, source, method, labels_text, project):
         """Re-bucket the last scored images with another method or other labels (no rescoring)."""
+        require(ctx, "bucket")
         if not state or not state.get("rows"):
             raise gr.Error("Score some images first.")
         return _present(ctx, state, METHODS.get(method, method), labels_text, project, source)
@@ -235,6 +272,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         """P(A beats B) = sigmoid(s_A - s_B) for two images."""
         from model.scoring import win_probability
 
+        require(ctx, "compare")
         if not image_a or not image_b:
             raise gr.Error("Give two images to compare.")
         rows = _score_rows(source, [("A", image_a), ("B", image_b)])
@@ -245,10 +283,15 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         p = win_probability(sa, sb)
         return f"Score A **{sa:.3f}**, score B **{sb:.3f}**: P(A beats B) = **{p:.1%}**"
 
-    def prerank(project, source, agreement) -> str:
-        """Seed a ranking project's ratings from the model's scores."""
+    def prerank(
+        project, source, agreement, token=None, profile: gr.OAuthProfile | None = None
+    ) -> str:
+        """Seed a ranking project's ratings from the model's scores (owner only)."""
         from model.projects import prerank_project
 
+        require(ctx, "prerank", token, profile)
+        if not isinstance(agreement, int | float) or not 0.5 < float(agreement) < 1:
+            raise gr.Error("agreement must be a number between 0.5 and 1")
         if not project:
             raise gr.Error("Pick a ranking project.")
         try:
@@ -269,6 +312,11 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         """Bucket labels for scores: method equal_width, quantile, or sigmoid (tau, b)."""
         from model.calibrate import calibration_for
 
+        require(ctx, "bucket_scores")
+        if not isinstance(scores, list) or len(scores) > MAX_BUCKET_SCORES:
+            raise gr.Error(f"scores must be a list of at most {MAX_BUCKET_SCORES} numbers")
+        if not all(isinstance(s, int | float) and math.isfinite(s) for s in scores):
+            raise gr.Error("scores must be finite numbers (no NaN or infinity)")
         try:
             return calibration_for(scores, method, _labels(labels), tau=tau, b=b).labels_for(scores)
         except ValueError as exc:
@@ -276,6 +324,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
 
     def scoring_models() -> list[str]:
         """Model sources the tab offers (the default and finished training runs)."""
+        require(ctx, "scoring_models")
         return [value for _, value in model_choices(ctx)]
 
     projects = [row.name for row in ctx.studio.list_projects()]
@@ -332,12 +381,21 @@ def build_scoring_tab(ctx: StudioContext) -> None:
         prerank_out = gr.Markdown()
 
     outputs = [summary, gallery, hist, table, downloads, state]
-    go.click(score, [files, folder, model, method, labels, project], outputs, api_name="score")
+    token = gr.Textbox(label="Admin token (folders, pre-ranking)", type="password",
+                       visible=bool(ctx.admin_token))  # fmt: skip
+    prefill_token(token)
+    go.click(score, [files, folder, model, method, labels, project, token], outputs,
+             api_name="score", concurrency_limit=SCORING_CONCURRENCY, concurrency_id="scoring")  # fmt: skip
     rebucket.click(bucket, [state, model, method, labels, project], outputs, api_name="bucket")
-    compare_btn.click(compare, [image_a, image_b, model], verdict, api_name="compare")
-    prerank_btn.click(prerank, [project, model, agreement], prerank_out, api_name="prerank")
-    refresh.click(
-        lambda: gr.Dropdown(choices=model_choices(ctx)), None, model, api_name="refresh_models"
-    )
+    compare_btn.click(compare, [image_a, image_b, model], verdict, api_name="compare",
+                      concurrency_limit=SCORING_CONCURRENCY, concurrency_id="scoring")  # fmt: skip
+    prerank_btn.click(prerank, [project, model, agreement, token], prerank_out, api_name="prerank",
+                      concurrency_limit=SCORING_CONCURRENCY, concurrency_id="scoring")  # fmt: skip
+
+    def refresh_models():
+        require(ctx, "refresh_models")
+        return gr.Dropdown(choices=model_choices(ctx))
+
+    refresh.click(refresh_models, None, model, api_name="refresh_models")
     gr.api(bucket_scores, api_name="bucket_scores")
     gr.api(scoring_models, api_name="scoring_models")

@@ -17,7 +17,7 @@ import html
 import gradio as gr
 
 from ui.context import StudioContext
-from ui.identity import is_owner, owner_error
+from ui.policy import prefill_token, require
 
 POLL_SECONDS = 2.0
 HYPER_FIELDS = ("learning_rate", "lr_scheduler", "train_mode", "batch_size", "device_batch_size",
@@ -46,15 +46,6 @@ def base_model_choices(ctx: StudioContext, desk) -> list[tuple[str, str]]:
         (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
         (DEMO_MODEL_LABEL, str(demo_model_dir(desk.models_dir))),
     ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
-
-
-def _username(profile) -> str | None:
-    return getattr(profile, "username", None) if profile is not None else None
-
-
-def _require_owner(ctx: StudioContext, token: str | None, profile=None) -> None:
-    if not is_owner(ctx, token, _username(profile)):
-        raise gr.Error(owner_error(ctx))
 
 
 def _guard(fn):
@@ -215,7 +206,7 @@ def build_training_tab(ctx: StudioContext) -> None:
         src, proj, text, base_model, preset_name, lr_, sched_, mode_, bs_, dbs_, total_, warm_,
         every_, seed_, push_repo, name, admin, profile: gr.OAuthProfile | None = None,
     ):  # fmt: skip
-        _require_owner(ctx, admin, profile)
+        require(ctx, "training_tab.on_start", admin, profile)
         values = (lr_, sched_, mode_, bs_, dbs_, total_, warm_, every_, seed_)
         form = dict(zip(HYPER_FIELDS, values, strict=True))
         form.update(source=src, data=proj if src == "project" else text, base_model=base_model,
@@ -225,7 +216,7 @@ def build_training_tab(ctx: StudioContext) -> None:
 
     @_guard
     def on_stop(admin, profile: gr.OAuthProfile | None = None):
-        _require_owner(ctx, admin, profile)
+        require(ctx, "training_tab.on_stop", admin, profile)
         return "Stopping at the next step." if desk.stop() else "No run in progress."
 
     def refresh():
@@ -244,6 +235,7 @@ def build_training_tab(ctx: StudioContext) -> None:
                 values["preset"]]  # fmt: skip
         return [*head, *(values[f] for f in HYPER_FIELDS), values["run"]]
 
+    prefill_token(token)
     private = {"api_visibility": "private"}
     # .input, not .change: restoring a run's settings sets the preset without resetting them.
     preset.input(on_preset, [preset], hyper, **private)
@@ -274,7 +266,7 @@ def _register_api(ctx: StudioContext, desk) -> None:
         """Start a run (owner only). source: project, dataset or json; data: the project
         name, Hub id / Parquet folder, or JSON path; settings: TrainConfig fields such as
         learning_rate, total_samples. Returns {"run", "state"}."""
-        _require_owner(ctx, admin_token, profile)
+        require(ctx, "training_start", admin_token, profile)
         form = {**(settings or {}), "source": source, "data": data, "base_model": base_model,
                 "preset": preset}  # fmt: skip
         run = desk.start(form, run_name or None)
@@ -283,13 +275,14 @@ def _register_api(ctx: StudioContext, desk) -> None:
     def training_poll(run: str = "") -> dict:
         """The run's state (the active or latest one when run is empty): state, message,
         step, total_steps, progress, train curve, evaluations, data summary, log tail."""
+        require(ctx, "training_poll")
         return desk.poll(run or None)
 
     def training_stop(
         force: bool = False, admin_token: str = "", profile: gr.OAuthProfile | None = None
     ) -> dict:
         """Stop the active run at its next step (force: terminate now); owner only."""
-        _require_owner(ctx, admin_token, profile)
+        require(ctx, "training_stop", admin_token, profile)
         return {"stopping": desk.stop(force=force)}
 
     for fn in (training_start, training_poll, training_stop):

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,8 @@ def test_ir_import_keeps_order_and_duplicates(studio, tmp_path):
     assert [project.image(v.left_uid).path for v in votes] == [a, a, b, c]
     assert project.image(project.images[2].uid).excluded
     exported = exchange.export_ir_comparisons(project)
+    # Exports name images relative to their common folder: no server paths leave.
+    a, b, c = (Path(p).name for p in (a, b, c))
     assert exported.splitlines() == [
         "Winner,Loser",
         f"{a},{b}",
@@ -45,6 +48,7 @@ def test_ir_import_keeps_order_and_duplicates(studio, tmp_path):
         f"None,{c}",
         f"{c},{a}",
     ]
+    assert str(tmp_path) not in exported
     # Round trip: a second project importing our export gets the same ratings.
     again = _project(studio, tmp_path / "imgs", name="again")
     exchange.import_ir_comparisons(again, exported)
@@ -84,8 +88,8 @@ def test_ir_rankings_exact_columns(studio, tmp_path):
     exchange.import_ir_comparisons(project, f"Winner,Loser\n{a},{b}\n")
     lines = exchange.export_ir_rankings(project).splitlines()
     assert lines[0] == "Image,ELO,Uncertainty,Upvotes,Downvotes"
-    assert lines[1] == f"{a},4.39,7.17,1,0"
-    assert lines[-1] == f"{b},-4.39,7.17,0,1"
+    assert lines[1] == f"{Path(a).name},4.39,7.17,1,0"  # relative: no server paths
+    assert lines[-1] == f"{Path(b).name},-4.39,7.17,0,1"
 
 
 def test_json_export_import_identical(studio, tmp_path):

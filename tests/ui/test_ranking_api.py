@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests.conftest import launch_app
-from tests.ui.helpers import make_context, make_images
+from tests.ui.helpers import make_context, make_images, make_project
 
 TOKEN = "owner-token"
 
@@ -38,15 +38,18 @@ def test_create_vote_undo_skip_leaderboard_export(client, tmp_path):
     projects = c.predict(api_name="/list_projects")
     assert ("api", 8, 0) in [(p["name"], p["images"], p["votes"]) for p in projects]
 
-    pair = c.predict("api", "bot", api_name="/next_pair")
+    joined = c.predict("api", "bot", api_name="/join")
+    assert joined["labeler"] == "bot" and joined["key"].startswith("lk1.")
+    bot = joined["key"]
+    pair = c.predict("api", bot, api_name="/next_pair")
     assert pair["instruction"] == "Which is sharper?" and pair["left"]["url"]
-    nxt = c.predict("api", "bot", pair["pair_id"], "left", api_name="/vote")
+    nxt = c.predict("api", bot, pair["pair_id"], "left", api_name="/vote")
     assert nxt["progress"]["votes"] == 1 and nxt["pair_id"] != pair["pair_id"]
-    again = c.predict("api", "bot", pair["pair_id"], "left", api_name="/vote")
+    again = c.predict("api", bot, pair["pair_id"], "left", api_name="/vote")
     assert again["progress"]["votes"] == 1 and "counts once" in again["message"]
-    after_skip = c.predict("api", "bot", nxt["pair_id"], api_name="/skip")
-    c.predict("api", "bot", after_skip["pair_id"], "tie", api_name="/vote")
-    undone = c.predict("api", "bot", api_name="/undo")
+    after_skip = c.predict("api", bot, nxt["pair_id"], api_name="/skip")
+    c.predict("api", bot, after_skip["pair_id"], "tie", api_name="/vote")
+    undone = c.predict("api", bot, api_name="/undo")
     assert undone["progress"]["votes"] == 1 and undone["message"].startswith("Undid")
     sides = [(p["left"]["uid"], p["right"]["uid"]) for p in (undone, after_skip)]
     assert sides[0] == sides[1]  # the undone pair, back to answer again
@@ -69,13 +72,17 @@ def test_owner_actions_need_the_token(client, tmp_path):
     c.predict("ok", "", files, admin_token=TOKEN, api_name="/create_project")
     with pytest.raises(Exception, match="admin token"):
         c.predict("ok", "json", "wrong", api_name="/export")
-    pair = c.predict("ok", "anyone", api_name="/next_pair")  # labeling stays open
+    key = c.predict("ok", "anyone", api_name="/join")["key"]  # labeling stays open
+    pair = c.predict("ok", key, api_name="/next_pair")
     assert pair["pair_id"]
 
 
-def test_clear_errors(client):
-    c, _ = client
+def test_clear_errors(client, tmp_path):
+    c, ctx = client
+    make_project(ctx, "errs", tmp_path / "imgs", n=3)
     with pytest.raises(Exception, match="no project named 'missing'"):
-        c.predict("missing", "bot", api_name="/next_pair")
+        c.predict("missing", "bot", TOKEN, api_name="/next_pair")
     with pytest.raises(Exception, match="no '#'"):
-        c.predict("missing", "bot#next", api_name="/next_pair")
+        c.predict("errs", "bot#next", TOKEN, api_name="/next_pair")
+    with pytest.raises(Exception, match="key from /join"):
+        c.predict("errs", "bot", api_name="/next_pair")  # a free name is no identity

@@ -96,7 +96,11 @@ def test_a_pair_answered_elsewhere_is_not_shown_again(tmp_path):
     make_project(ctx, "p", tmp_path / "imgs", n=8)
     desk = RankingDesk(ctx)
     anns = desk.view("p", "ann")
-    desk.vote("p", "script", anns.pair_id, "left")  # an API client answers ann's pair
+    forged = desk.vote("p", "script", anns.pair_id, "left")  # someone else names ann's pair
+    assert "no longer open" in forged.message and forged.pair_id != anns.pair_id
+    assert ctx.studio.project("p").progress().votes == 0
+    assert desk.view("p", "ann").pair_id == anns.pair_id  # ann's pair is untouched
+    desk.vote("p", "ann", anns.pair_id, "left")  # ann answers in her other tab
     again = desk.view("p", "ann")
     assert again.pair_id != anns.pair_id
     refused = desk.vote("p", "ann", anns.pair_id, "right")  # her late key press
@@ -135,3 +139,14 @@ def test_a_labeler_back_after_the_open_pair_limit_gets_fresh_pairs(tmp_path, mon
     assert "no longer open" in late.message and late.pair_id == after.pair_id
     assert desk.vote("p", "ann", after.pair_id, "left").message == ""
     assert ctx.studio.project("p").progress().votes == 1
+
+
+def test_per_labeler_locks_do_not_outlive_their_requests(tmp_path):
+    ctx = make_context(tmp_path)
+    make_project(ctx, "p", tmp_path / "imgs", n=6)
+    desk = RankingDesk(ctx)
+    for k in range(50):  # fifty one-time visitors
+        desk.view("p", f"visitor{k}")
+    desk.flush()
+    assert desk._locks == {}  # the map holds only requests in flight
+    ctx.studio.delete_project("p")

@@ -109,7 +109,9 @@ def test_no_route_serves_files_outside_the_served_roots(served):
                 tried += 1
                 assert secret_bytes not in body and original_bytes not in body, (route, payload)
         # the harness works: a display copy is served, and it is not the original
-        pair = Client(served["url"], verbose=False).predict("sec", "t", api_name="/next_pair")
+        pair = Client(served["url"], verbose=False).predict(
+            "sec", "t", "tok", api_name="/next_pair"
+        )
         r = http.get("/" + pair["left"]["url"])
         assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
         assert r.content != original_bytes
@@ -138,6 +140,6 @@ def test_api_never_reads_outside_the_allowed_roots(served):
     assert "event: error" in events  # Gradio refuses it; ui.ranking_api checks again
     names = [p["name"] for p in c.predict(api_name="/list_projects")]
     assert "x1" not in names and "x2" not in names
-    pair = c.predict("sec", "t", api_name="/next_pair")
+    pair = c.predict("sec", "t", "tok", api_name="/next_pair")
     text = str(pair)
     assert served["original"] not in text and "<script" not in text and "${" not in text
