@@ -56,12 +56,6 @@ class Matchup:
     project: str
 
 
-def _holds(key: str, labeler: str) -> bool:
-    """True when an open pair's key is the labeler's own or one of its look-ahead slots
-    (``<labeler>#...``; labeler names never contain ``#``)."""
-    return key == labeler or key.startswith(labeler + "#")
-
-
 class ProjectSession(ProjectState):
     """One project's live state (:class:`ProjectState`) plus its labelers' pairs and votes."""
 
@@ -238,7 +232,7 @@ class ProjectSession(ProjectState):
             return
         now = self.clock()
         open_pairs = self.store.assignments(self.row.id)
-        held = [a.issued_at for key, a in open_pairs.items() if _holds(key, labeler)]
+        held = [a.issued_at for key, a in open_pairs.items() if slot_holder(key) == labeler]
         replaced = open_pairs.get(labeler)
         if replaced is not None:
             self._release(replaced)
