@@ -84,6 +84,7 @@ ROLES: dict[str, Role] = {
     "training_tab.on_start": OWNER,
     "training_tab.on_stop": OWNER,
     "training_tab.refresh": ANYONE,
+    "training_tab.restore_form": ANYONE,  # page load; fills the form for the owner only
 }
 
 

@@ -224,9 +224,11 @@ def build_training_tab(ctx: StudioContext) -> None:
 
     form_fields = [source, project, data, base, preset, *hyper, run_name]
 
-    def restore_form():
-        """After a refresh, show the settings of the run in progress (if any)."""
-        values = desk.active_settings()
+    def restore_form(profile: gr.OAuthProfile | None = None):
+        """After a refresh, show the owner the settings of the run in progress (if any);
+        visitors keep the blank form (the settings may name the owner's folders)."""
+        caller = require(ctx, "training_tab.restore_form", None, profile)
+        values = desk.active_settings() if caller.owner else None
         if values is None:
             return [gr.update() for _ in form_fields]
         src = values["source"]

@@ -58,4 +58,5 @@ def test_every_route_gives_the_default_order(tmp_path, capsys):
     # Image Ranker's own format keeps its meaning: ranked by mu
     ir = exchange.export_ir_rankings(project).splitlines()[1:]
     by_mu = [r["uid"] for r in project.leaderboard("mu")]
-    assert [path_to_uid[line.split(",")[0]] for line in ir] == by_mu
+    shown_to_uid = {exchange.shown_paths(project)[path]: uid for path, uid in path_to_uid.items()}
+    assert [shown_to_uid[line.split(",")[0]] for line in ir] == by_mu

@@ -168,13 +168,16 @@ def test_scoring_takes_only_offered_models_and_no_visitor_folders(c, site):
              api_name="/score")  # fmt: skip
     _refused(c, "needs the owner", None, str(site["root"] / "allowed"), "", method, "", "p",
              api_name="/score")  # fmt: skip
-    assert c.predict(api_name="/scoring_models") == [app_default_model()]
+    assert c.predict(api_name="/scoring_models") == offered_models(site["ctx"])
 
 
-def app_default_model() -> str:
+def offered_models(ctx) -> list[str]:
+    """What a fresh server offers: JoyQuality and the locally built demo model, nothing else."""
+    from model.demo_model import demo_model_dir
     from ranker.contracts import DEFAULT_MODEL_ID
+    from ui.scoring_tab import models_dir
 
-    return DEFAULT_MODEL_ID
+    return [DEFAULT_MODEL_ID, str(demo_model_dir(models_dir(ctx)).resolve())]
 
 
 # --- exports -----------------------------------------------------------------------------
