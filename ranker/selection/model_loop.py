@@ -19,7 +19,8 @@ images, not only the two shown. This selector:
   votes-only predictions beat the head's by more than ``guard_nats`` in summed log
   loss (a prequential Bayes factor of about e^3 = 20:1 by default), pairs and ranking
   come from ``active`` instead (which replays the pool itself) until the head catches
-  up. In a world where embeddings carry no signal this costs a few dozen votes.
+  is ahead again. In a world where embeddings carry no signal this costs a few dozen
+  votes.
 """
 
 from __future__ import annotations
@@ -93,14 +94,16 @@ class ModelLoopSelector:
         self.head: OnlineHead | None = None
         self.votes_only: OnlineHead | None = None
         self.excess_loss = 0.0  # summed log loss of the head minus the votes-only fit
+        self._on = True
         self.order = np.zeros(0, dtype=np.int64)
         self.fallback.reset()
 
     # ---- state ----------------------------------------------------------------------
     @property
     def model_on(self) -> bool:
-        """False while the votes alone predict new votes clearly better than the head."""
-        return self.excess_loss <= self.guard_nats
+        """False once the votes alone predicted new votes clearly better than the head
+        (summed log loss ahead by ``guard_nats``), until the head is ahead again."""
+        return self._on
 
     def _start(self, pool: Pool) -> None:
         if self.features.n != pool.n:
@@ -132,6 +135,8 @@ class ModelLoopSelector:
             )
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
+            if self.excess_loss > self.guard_nats or self.excess_loss < 0:
+                self._on = self.excess_loss < 0  # hysteresis: no flapping near the bound
 
     # ---- the interface ----------------------------------------------------------------
     def next_pair(
