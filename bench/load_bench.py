@@ -109,7 +109,7 @@ def prepare_project(data_dir: Path, n: int) -> None:
     from PIL import Image
 
     from ui.context import StudioContext
-    from ui.images import DisplayCache
+    from ui.thumbnails import DisplayCache
 
     folder = data_dir / "images"
     folder.mkdir(parents=True)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import SiglipConfig, SiglipVisionConfig, SiglipVisionModel
 
+from common.contracts import DEFAULT_MODEL_ID
 from model.checkpoint import (
     CALIBRATION_NAME,
     WEIGHTS_NAME,
@@ -36,7 +37,6 @@ from model.checkpoint import (
     read_state_dict,
     resolve,
 )
-from ranker.contracts import DEFAULT_MODEL_ID
 
 if TYPE_CHECKING:
     from model.calibrate import Calibration

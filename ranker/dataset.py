@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ranker.contracts import (
+from common.contracts import (
     LABELER_POLICIES,
     LEFT,
     OUTCOMES,

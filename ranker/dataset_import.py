@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ranker.contracts import LEFT, TIE
+from common.contracts import LEFT, TIE
 from ranker.dataset_readers import ImportedImage, ImportedVote, load_source
 from ranker.errors import StudioError
 from ranker.schema import VoteRow

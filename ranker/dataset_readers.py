@@ -24,12 +24,13 @@ from itertools import chain
 from pathlib import Path
 
 from common import joyquality_json as jq
+from common.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
+from common.images import ImageReadError, decode
 from common.joyquality_json import ResolvePath
 from common.paths import PathRefused, gate
-from ranker.contracts import PICKAPIC_IMAGE_COLUMNS, PROJECT_FILE, TRL_COLUMNS
 from ranker.dataset import CONFIG_DIRS, labels_outcome
-from ranker.errors import ImageReadError, ImportFormatError
-from ranker.intake import content_uid, decode_image, extract_zip
+from ranker.errors import ImportFormatError
+from ranker.intake import content_uid, extract_zip
 
 FORMAT_SUFFIX = {
     "PNG": ".png",
@@ -129,7 +130,7 @@ class ImageWriter:
         if uid in self.errors:
             raise ImageReadError(label, self.errors[uid])
         try:
-            img, fmt = decode_image(data, label)
+            img, fmt = decode(data, label)
         except ImageReadError as exc:
             if uid:
                 self.errors[uid] = exc.reason

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ranker.contracts import (
+from common.contracts import (
     IR_COMPARISONS_HEADER,
     IR_RANKINGS_HEADER,
     IR_REMOVED_WINNER,

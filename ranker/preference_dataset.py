@@ -28,7 +28,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Image, Value
 
-from ranker.contracts import (
+from common.contracts import (
     EMBEDDED_IMAGE_COLUMNS,
     IMAGES_COLUMNS,
     IMAGES_EXTRA_COLUMNS,
@@ -48,7 +48,7 @@ PROJECT_FORMAT = "preference-studio-dataset"
 FORMAT_VERSION = 2  # 2: images stored once, pairs by uid; 1: images embedded in pairs
 
 _STR, _F64, _I64 = Value("string"), Value("float64"), Value("int64")
-# The type of every column; the column names and their order come from ranker.contracts.
+# The type of every column; the column names and their order come from common.contracts.
 COLUMN_TYPES = {
     **dict.fromkeys(("image_0", "image_1", "image", "chosen", "rejected"), Image()),
     **dict.fromkeys(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.contracts import OUTCOMES, RIGHT, TIE
+from common.contracts import OUTCOMES, RIGHT, TIE
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
 from ranker.project_state import ProjectState
 from ranker.store import Assignment, ImageRow, NewVote, ProjectRow, Store, VoteRow

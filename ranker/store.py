@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ranker.contracts import DEFAULT_INSTRUCTION, OUTCOMES
+from common.contracts import DEFAULT_INSTRUCTION, OUTCOMES
 from ranker.errors import DuplicateVoteError, StudioError, UnknownProjectError
 from ranker.schema import (
     SCHEMA,

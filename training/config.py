@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ranker.contracts import DEFAULT_MODEL_ID
+from common.contracts import DEFAULT_MODEL_ID
 
 SCHEDULERS = ("onecycle", "cosine", "linear", "constant")
 TRAIN_MODES = ("head", "full")

@@ -4,7 +4,7 @@ Three sources end in the same :class:`PreferenceData`:
 
 - a JoyQuality JSON file (``{"train": [[winner, loser, 1], ...], "test": [...]}``);
 - a dataset published by the Dataset tab (local Parquet folder or Hub id): a ``pairs``
-  table with ``train``/``test`` splits and an ``images`` table (``ranker.contracts``);
+  table with ``train``/``test`` splits and an ``images`` table (``common.contracts``);
 - a ranking project, written as that same layout first (``training.sources``).
 
 Published tables are read by :mod:`training.published`; images stay in their Parquet

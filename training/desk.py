@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from common.contracts import DEFAULT_MODEL_ID
 from common.paths import PathRefused, gate
-from ranker.contracts import DEFAULT_MODEL_ID
 from training.config import PRESETS, ConfigError, TrainConfig, apply_preset
 from training.worker import RunManager
 

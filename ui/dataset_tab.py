@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ranker.contracts import LABELER_POLICIES
+from common.contracts import LABELER_POLICIES
 from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.dataset_actions import (

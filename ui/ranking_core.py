@@ -12,7 +12,7 @@ Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs
   their reservations). Votes are always recorded under the real labeler name, and
   a pair answers only for the labeler it was handed to. The price: a new pair is chosen two votes before it
   is shown (negligible with several labelers, each already out of step).
-* Display copies: resized images from :mod:`ui.images`, never the originals.
+* Display copies: resized images from :mod:`ui.thumbnails`, never the originals.
 * One answer per pair: a vote names its pair id; a second answer (double press,
   key repeat, two tabs) is refused by the engine and reported, not counted.
 """
@@ -31,9 +31,9 @@ from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
 from ranker.service import OPEN_PAIR_MAX_AGE, Matchup
 from ranker.session import LOOKAHEAD, slot_holder, slot_name
 from ui.context import StudioContext
-from ui.images import DisplayCache, DisplayError
 from ui.ranking_slots import OpenPair, OpenPairs
 from ui.ranking_view import PairView, ShownImage
+from ui.thumbnails import DisplayCache, DisplayError
 
 SHOWN_NOW = 2  # current pair + one look-ahead must exist before answering
 log = logging.getLogger(__name__)

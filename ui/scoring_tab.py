@@ -19,8 +19,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from common.contracts import DEFAULT_MODEL_ID
 from common.paths import PathRefused, gate
-from ranker.contracts import DEFAULT_MODEL_ID
 from ui.context import StudioContext
 from ui.policy import prefill_token, require
 
@@ -171,7 +171,8 @@ def _calibration(ctx, rows, method: str, labels_text: str, project: str | None, 
 
 def _thumbs(ctx: StudioContext, items: list, rows: list[dict], folder: Path) -> dict[str, str]:
     """Small JPEG copies of the best GALLERY_MAX images (the gallery never serves originals)."""
-    from model.preprocess import ImageReadError, open_image
+    from common.images import ImageReadError
+    from model.preprocess import open_image
     from model.scoring import item_name
 
     ok = sorted(

@@ -38,8 +38,8 @@ def _desk(ctx: StudioContext):
 
 def base_model_choices(ctx: StudioContext, desk) -> list[tuple[str, str]]:
     """JoyQuality, the demo model and every finished run, labelled for the dropdown."""
+    from common.contracts import DEFAULT_MODEL_ID
     from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
-    from ranker.contracts import DEFAULT_MODEL_ID
 
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
     return [

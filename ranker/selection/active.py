@@ -34,7 +34,7 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.btfit import BT_PROBIT_BETA
+from common.maths import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
 from ranker.selection.imageranker import SmartShuffleSelector

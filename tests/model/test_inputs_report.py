@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from common.contracts import SCORE_COLUMNS
 from model.inputs import UploadError, upload_items, zip_items
 from model.report import histogram, histogram_svg, summary_markdown, write_tables
-from ranker.contracts import SCORE_COLUMNS
 from tests.model.helpers import make_image
 
 

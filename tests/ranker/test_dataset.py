@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ranker.contracts import UNVOTED_SPLIT
+from common.contracts import UNVOTED_SPLIT
 from ranker.dataset import (
     build_tables,
     choose_test_images,

@@ -11,7 +11,7 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-from ranker.contracts import (
+from common.contracts import (
     EMBEDDED_IMAGE_COLUMNS,
     IMAGES_COLUMNS,
     IMAGES_EXTRA_COLUMNS,

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from PIL import Image
 
-from ui.images import DisplayCache, DisplayError
+from ui.thumbnails import DisplayCache, DisplayError
 
 
 def test_copy_is_made_once_and_original_untouched(tmp_path):

@@ -1,6 +1,7 @@
 """Display copies: the only image files the app ever serves.
 
-Originals stay where the user keeps them, untouched and never served. For each
+Originals stay where the user keeps them, untouched and never served; they are
+decoded by :func:`common.images.decode` (the studio's one decoder and bomb limit). For each
 image the app writes a resized JPEG copy (``display``, long side 1024 px) and a
 thumbnail (``thumb``, 160 px) into ``ctx.cache_dir/display``, named by content uid
 and size, once; later requests reuse the file. Writes go to a temporary name and
@@ -22,7 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-from PIL import Image, ImageOps
+from PIL import Image
+
+from common.images import ImageReadError, decode, flatten
 
 SIZES = {"display": 1024, "thumb": 160}
 JPEG_QUALITY = {"display": 90, "thumb": 80}
@@ -127,29 +130,16 @@ def file_url(path: Path) -> str:
 
 def _write_copy(original: Path, target: Path, size: int, quality: int) -> None:
     try:
-        with Image.open(original) as img:
-            if img.format == "JPEG":
-                img.draft("RGB", (size, size))  # decode at reduced scale: much faster
-            img.seek(0)
-            img = ImageOps.exif_transpose(img)
-            img.thumbnail((size, size), Image.Resampling.LANCZOS)
-            img = _flatten(img)
-    except FileNotFoundError as exc:
-        raise DisplayError(f"{original.name}: the file is gone (moved or deleted)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise DisplayError(f"{original.name}: corrupt or unreadable image ({exc})") from exc
+        img, _ = decode(original, original.name, draft_size=size)
+    except ImageReadError as exc:
+        if exc.reason == "file not found":
+            raise DisplayError(f"{original.name}: the file is gone (moved or deleted)") from exc
+        raise DisplayError(f"{original.name}: corrupt or unreadable image ({exc.reason})") from exc
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    img = flatten(img, BACKGROUND)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         img.save(tmp, "JPEG", quality=quality, optimize=False)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, BACKGROUND)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return img.convert("RGB")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from ranker.btfit import bt_fit
+from common.maths import bt_fit
 
 
 def _grad(s, f, g, r, sd, mean=0.0):
