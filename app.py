@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             "Listening on a network address with no STUDIO_ADMIN_TOKEN: owner actions need "
             f"this generated token. Open as the owner:\n    {login}\n"
         )
-    from ranker.backup_hub import restore_if_empty, start_backup
+    from prefdata.backup_hub import restore_if_empty, start_backup
 
     restore_if_empty(ctx)  # STUDIO_BACKUP_REPO: a wiped Space gets its projects back first
     start_backup(ctx)

@@ -16,21 +16,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from common.paths import PathRefused, gate
+from common.paths import PathRefused, gate, slug
 from ranker.errors import StudioError
 from ui.context import StudioContext
+from ui.policy import uploaded_path
 
-EXPORT_FORMATS = {
+DATASET_EXPORTS = {
     "parquet": "Parquet dataset folder (load_dataset-ready, with card; each image once)",
     "parquet-embedded": "Pick-a-Pic-style Parquet pairs, both images in every row (large)",
     "joyquality": "JoyQuality training JSON + images (winner first, ties left out)",
     "trl": "TRL chosen/rejected Parquet (ties left out)",
 }
 PREVIEW_ROWS = 20
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "project"
 
 
 def _session(ctx: StudioContext, project: str):
@@ -46,8 +43,8 @@ def preview(
     ctx: StudioContext, project: str, test_fraction: float, seed: int, labelers: str
 ) -> tuple[str, list[list], str]:
     """Counts, the first rows of each split, and the dataset card; nothing is written."""
-    from ranker.dataset import build_tables
-    from ranker.dataset_card import dataset_card
+    from prefdata.card import dataset_card
+    from prefdata.tables import build_tables
 
     try:
         tables = build_tables(_session(ctx, project), float(test_fraction), int(seed), labelers)
@@ -81,16 +78,13 @@ def export(
     ctx: StudioContext, project: str, fmt: str, test_fraction: float, seed: int, labelers: str
 ) -> str:
     """Write the export in a fresh unguessable folder and return the path of its zip."""
-    from ranker.preference_dataset import (
-        build_preference_dataset,
-        export_embedded,
-        export_joyquality,
-        export_trl,
-        save_parquet,
-    )
+    from prefdata.joyquality_json import export_joyquality
+    from prefdata.ours import build_preference_dataset, save_parquet
+    from prefdata.pickapic import export_embedded
+    from prefdata.trl import export_trl
 
-    if fmt not in EXPORT_FORMATS:
-        raise gr.Error(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    if fmt not in DATASET_EXPORTS:
+        raise gr.Error(f"format must be one of {', '.join(DATASET_EXPORTS)}")
     session = _session(ctx, project)
     try:
         ds = build_preference_dataset(session, float(test_fraction), int(seed), labelers)
@@ -99,7 +93,7 @@ def export(
     from ui.exports import new_export_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = new_export_dir(ctx) / f"{_slug(project)}-{fmt}-{stamp}"
+    folder = new_export_dir(ctx) / f"{slug(project)}-{fmt}-{stamp}"
     if fmt == "parquet":
         save_parquet(ds, folder)
     elif fmt == "parquet-embedded":
@@ -125,7 +119,7 @@ def push(
     oauth_token: str | None = None,
 ) -> str:
     """Publish to the Hub with the user's OAuth token (on a Space) or the HF_TOKEN secret."""
-    from ranker.hub import push_dataset
+    from prefdata.hub import push_dataset
 
     session = _session(ctx, project)
     try:
@@ -155,20 +149,20 @@ def import_into(
 ) -> str:
     """Import a Hub dataset (repo id), a local path inside the allowed roots, or uploaded
     Parquet/JSON/zip files into a project. A refused import leaves no files behind."""
-    from ranker.dataset_import import import_dataset
+    from prefdata.project_import import import_dataset
 
     if files is not None and not isinstance(files, list):
         raise gr.Error("files must be a list of uploaded files")
     if source is not None and not isinstance(source, str):
         raise gr.Error("the dataset source must be text (a repo id or a path)")
-    uploads = [_upload_path(f) for f in files or []]
+    uploads = [uploaded_path(f) for f in files or []]
     sources = uploads or (
         [_source(ctx, source.strip(), owner)] if source and source.strip() else []
     )
     if not sources:
         raise gr.Error("give a Hub dataset repo id or upload a Parquet, JSON or zip file")
     name = (project or "").strip() or None
-    images_dir = ctx.uploads_dir / "imported" / _slug(name or Path(sources[0]).stem)
+    images_dir = ctx.uploads_dir / "imported" / slug(name or Path(sources[0]).stem)
     fresh = not images_dir.exists()
     lines = []
     try:
@@ -216,23 +210,14 @@ def _import_fault(exc: Exception) -> str:
     return f"the import failed ({type(exc).__name__}: {str(exc)[:200]})"
 
 
-def _upload_path(f) -> str:
-    from gradio.utils import get_upload_folder, is_in_or_equal
-
-    path = f.get("path") if isinstance(f, dict) else str(f)
-    if not path or not is_in_or_equal(path, get_upload_folder()):
-        raise gr.Error("files must be uploaded with the request (gradio_client handle_file)")
-    return path
-
-
 def backup_status(ctx: StudioContext) -> str:
-    from ranker.backup_hub import backup_status as status
+    from prefdata.backup_hub import backup_status as status
 
     return status(ctx)
 
 
 def backup_now(ctx: StudioContext) -> str:
-    from ranker.backup_hub import current_backup
+    from prefdata.backup_hub import current_backup
 
     backup = current_backup(ctx)
     if backup is None:

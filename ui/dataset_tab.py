@@ -16,7 +16,7 @@ from common.contracts import LABELER_POLICIES
 from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.dataset_actions import (
-    EXPORT_FORMATS,
+    DATASET_EXPORTS,
     backup_now,
     backup_status,
     export,
@@ -77,10 +77,10 @@ def build_dataset_tab(ctx: StudioContext) -> None:
     with gr.Accordion("Export", open=False):
         with gr.Row():
             fmt = gr.Dropdown(
-                list(EXPORT_FORMATS),
+                list(DATASET_EXPORTS),
                 value="parquet",
                 label="Format",
-                info="; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items()),
+                info="; ".join(f"{k}: {v}" for k, v in DATASET_EXPORTS.items()),
             )
             export_btn = gr.Button("Export")
         export_file = gr.File(label="Download", interactive=False)

@@ -107,6 +107,17 @@ class Caller:
     username: str | None = None
 
 
+def uploaded_path(f) -> str:
+    """The path of a file the caller uploaded with the request; anything else (a path
+    typed by a hostile client, a file elsewhere on the server) is refused."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    path = f.get("path") if isinstance(f, dict) else str(f)
+    if not path or not is_in_or_equal(path, get_upload_folder()):
+        raise Denied("files must be uploaded with the request (gradio_client handle_file)")
+    return path
+
+
 def username(profile) -> str | None:
     """The OAuth username of a ``gr.OAuthProfile`` (None when not logged in)."""
     name = getattr(profile, "username", None) if profile is not None else None

@@ -11,16 +11,19 @@ import math
 import shutil
 from pathlib import Path
 
+from common.paths import slug
+from prefdata import imageranker_csv, project_json
 from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
 
-EXPORT_FORMATS = {
-    "json": ("export_json", ".json"),
-    "csv": ("export_csv", ".csv"),
-    "image_ranker_comparisons": ("export_ir_comparisons", "-comparisons.csv"),
-    "image_ranker_rankings": ("export_ir_rankings", "-image_rankings.csv"),
+PROJECT_EXPORTS = {
+    "json": (project_json.export_json, ".json"),
+    "csv": (project_json.export_csv, ".csv"),
+    "image_ranker_comparisons": (imageranker_csv.export_ir_comparisons, "-comparisons.csv"),
+    "image_ranker_rankings": (imageranker_csv.export_ir_rankings, "-image_rankings.csv"),
 }
+"""One project's exchange files (the Dataset tab's ``DATASET_EXPORTS`` are whole datasets)."""
 
 
 MAX_BUDGET = 10**9  # comparisons; more is a typo (or 1e308)
@@ -190,16 +193,13 @@ def create_project(
 
 def export_project(ctx: StudioContext, session, fmt: str) -> tuple[str, Path]:
     """(text, file) of an export; the file sits under an unguessable, expiring folder."""
-    from ranker import exchange
-
-    if fmt not in EXPORT_FORMATS:
-        raise StudioError(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
-    func, suffix = EXPORT_FORMATS[fmt]
-    text = getattr(exchange, func)(session)
+    if fmt not in PROJECT_EXPORTS:
+        raise StudioError(f"export format must be one of {', '.join(PROJECT_EXPORTS)}")
+    func, suffix = PROJECT_EXPORTS[fmt]
+    text = func(session)
     from ui.exports import new_export_dir
 
     folder = new_export_dir(ctx)
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in session.name)
-    path = folder / f"{slug}{suffix}"
+    path = folder / f"{slug(session.name)}{suffix}"
     path.write_text(text, encoding="utf-8")
     return text, path

@@ -18,7 +18,7 @@ from ranker.errors import StudioError
 from ranker.results import DEFAULT_ORDER
 from ui import identity
 from ui.context import StudioContext
-from ui.policy import require
+from ui.policy import require, uploaded_path
 from ui.ranking_actions import create_project, export_project, parse_settings
 from ui.ranking_core import RankingDesk
 
@@ -28,17 +28,9 @@ HEAVY_CONCURRENCY = 2  # project creation and exports at once
 
 def _uploaded_paths(files: list | None) -> list[str]:
     """Paths of files a client uploaded: only Gradio's upload folder is accepted."""
-    from gradio.utils import get_upload_folder, is_in_or_equal
-
     if files is not None and not isinstance(files, list):
         raise StudioError("files must be a list of uploaded files")
-    out = []
-    for f in files or []:
-        path = f.get("path") if isinstance(f, dict) else str(f)
-        if not path or not is_in_or_equal(path, get_upload_folder()):
-            raise StudioError("files must be uploaded with the request (gradio_client handle_file)")
-        out.append(path)
-    return out
+    return [uploaded_path(f) for f in files or []]
 
 
 @contextlib.contextmanager

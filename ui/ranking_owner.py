@@ -14,7 +14,7 @@ from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.policy import require
 from ui.ranking_actions import (
-    EXPORT_FORMATS,
+    PROJECT_EXPORTS,
     check_instruction,
     exclusion_reasons,
     export_project,
@@ -75,7 +75,7 @@ def build_owner_tools(
             gr.Markdown(AGREEMENT_NOTE)
             stats = gr.Dataframe(headers=STATS_HEADERS, interactive=False)
         with gr.Row():
-            fmt = gr.Dropdown(list(EXPORT_FORMATS), value="json", label="Export format")
+            fmt = gr.Dropdown(list(PROJECT_EXPORTS), value="json", label="Export format")
             export_btn = gr.Button("Export")
             export_file = gr.File(label="Export", interactive=False)
         with gr.Row():

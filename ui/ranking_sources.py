@@ -14,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from common.paths import PathRefused, gate
+from common.paths import PathRefused, gate, slug
 from ranker.errors import StudioError
 from ranker.intake import IntakeReport
 from ui.context import StudioContext
@@ -24,8 +24,7 @@ MAX_DATASET_IMAGES = 2000
 
 def new_upload_dir(ctx: StudioContext, project: str) -> Path:
     """A fresh folder for one intake's files (unique: removable if the intake fails)."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-.")[:60] or "project"
-    path = ctx.uploads_dir / f"{slug}-{uuid.uuid4().hex[:8]}"
+    path = ctx.uploads_dir / f"{slug(project)}-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     return path
 

@@ -10,7 +10,7 @@ from datasets import load_dataset
 from gradio_client import Client, handle_file
 
 from tests.conftest import launch_app
-from tests.ranker.dataset_fixtures import offline_hub, vote_tuples  # noqa: F401
+from tests.prefdata.fixtures import offline_hub, vote_tuples  # noqa: F401
 from tests.ui.helpers import make_context, make_project
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """A project's vote log as preference-dataset tables: pure, no ``datasets``, no Hub.
 
-Three tables come out, all keyed by image uid (the adapter in :mod:`ranker.hub`
+Three tables come out, all keyed by image uid (the adapter in :mod:`prefdata.hub`
 attaches the image bytes):
 
 - ``pairs`` (train/test): the non-undone votes whose two images fall in the same
@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -283,3 +283,15 @@ def config_splits(tables: PreferenceTables) -> dict[str, list[str]]:
     """The non-empty splits of each config (an empty split would not load)."""
     pairs = [s for s in ("train", "test") if tables.pairs[s]]
     return {"default": pairs, "images": ["train"], "votes": ["train"]}
+
+
+def winner_first(rows: list[dict]) -> Iterator[tuple[str, str]]:
+    """(winner uid, loser uid) of each decided pair row, in order; ties are skipped."""
+    for r in rows:
+        if r["label_0"] != r["label_1"]:
+            left_wins = r["label_0"] > r["label_1"]
+            yield (
+                (r["image_0_uid"], r["image_1_uid"])
+                if left_wins
+                else (r["image_1_uid"], r["image_0_uid"])
+            )

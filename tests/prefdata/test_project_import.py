@@ -10,16 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ranker.dataset_import import import_dataset
+from prefdata.hub import HubError
+from prefdata.joyquality_json import export_joyquality
+from prefdata.ours import build_preference_dataset, save_parquet
+from prefdata.project_import import import_dataset
 from ranker.errors import ImportFormatError, StudioError
-from ranker.hub import HubError
-from ranker.preference_dataset import (
-    build_preference_dataset,
-    export_joyquality,
-    save_parquet,
-)
 from ranker.service import Studio
-from tests.ranker.dataset_fixtures import (  # noqa: F401
+from tests.prefdata.fixtures import (  # noqa: F401
     offline_hub,
     ratings,
     vote_tuples,

@@ -5,7 +5,7 @@ appends what the SQLite log gained since its last look (projects, images, votes,
 undos, exclusions, pre-rankings) as JSON lines to ``log/<process uuid>.jsonl`` and
 copies each image's bytes once to ``images/<uid><ext>``, all inside the folder a
 ``huggingface_hub.CommitScheduler`` pushes every few minutes (see
-:mod:`ranker.backup_hub`). File names never collide between processes and nothing
+:mod:`prefdata.backup_hub`). File names never collide between processes and nothing
 is ever rewritten, so pushes are cheap and concurrent writers are safe. The SQLite log is only read: a failed push changes
 nothing locally, is shown in the app, and the scheduler retries it with the next push.
 
@@ -37,8 +37,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ranker.dataset_import import create_project_from_log
-from ranker.dataset_readers import FORMAT_SUFFIX, ImportedImage
+from prefdata.imported import FORMAT_SUFFIX, ImportedImage
+from prefdata.project_import import create_project_from_log
 from ranker.store import Store, VoteRow, vote_from_record
 
 log = logging.getLogger(__name__)

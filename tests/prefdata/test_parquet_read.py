@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ranker.dataset_import import import_dataset
-from ranker.preference_dataset import build_preference_dataset, export_embedded, save_parquet
+from prefdata.ours import build_preference_dataset, save_parquet
+from prefdata.pickapic import export_embedded
+from prefdata.project_import import import_dataset
 from ranker.service import Studio
-from tests.ranker.dataset_fixtures import ratings, vote_tuples, voted_project
+from tests.prefdata.fixtures import ratings, vote_tuples, voted_project
 
 
 @pytest.fixture

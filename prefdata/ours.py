@@ -1,10 +1,10 @@
 """A project's preference dataset as files: each image stored once, pairs by uid.
 
-Built from :mod:`ranker.dataset`'s plain tables. The published folder holds the pair
+Built from :mod:`prefdata.tables`'s plain tables. The published folder holds the pair
 tables (``data/``: image uids and labels, a small row per vote), every image once with
 its rating (``images/``) and the vote log (``votes/``), so its size is about the image
 bytes plus ~100 bytes per vote. Everything is written streaming
-(:class:`ranker.parquet_shards.ShardWriter`): an image's bytes are read from its file
+(:class:`prefdata.parquet_shards.ShardWriter`): an image's bytes are read from its file
 when its row is written, so memory is bounded by a row group, not by the project.
 
 Opt-in exports, streamed the same way: Pick-a-Pic-style pair rows with both images
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +38,10 @@ from common.contracts import (
     TRL_EXTRA_COLUMNS,
     VOTES_COLUMNS,
 )
-from ranker.dataset import CONFIG_DIRS, PreferenceTables, SplitReport, build_tables, config_splits
-from ranker.dataset_card import dataset_card
+from prefdata.card import dataset_card
+from prefdata.parquet_shards import IMAGE_GROUP_BYTES, ShardWriter
+from prefdata.tables import CONFIG_DIRS, PreferenceTables, SplitReport, build_tables, config_splits
 from ranker.errors import StudioError
-from ranker.parquet_shards import IMAGE_GROUP_BYTES, PAIR_GROUP_BYTES, ShardWriter
 
 PROJECT_FORMAT = "preference-studio-dataset"
 FORMAT_VERSION = 2  # 2: images stored once, pairs by uid; 1: images embedded in pairs
@@ -196,85 +195,3 @@ def project_metadata(tables: PreferenceTables) -> dict:
         "labelers": tables.labeler_policy,
         "split": {k: getattr(r, k) for k in r.__dataclass_fields__},
     }
-
-
-# --- opt-in exports ---------------------------------------------------------------------------
-def export_embedded(ds: PreferenceDataset, folder: str | Path) -> Path:
-    """Pick-a-Pic-style pairs: both images embedded in every row (``data/{split}-*``).
-
-    Convenient for tools that want one self-contained row per vote; its size grows
-    with votes x image size, so it is opt-in. Streamed: rows are written in groups of
-    about 64 MB, each pair's images read from their files as the row is written.
-    """
-    folder = Path(folder)
-    shutil.rmtree(folder / CONFIG_DIRS["default"], ignore_errors=True)
-    for split in config_splits(ds.tables)["default"]:
-        with ShardWriter(
-            folder / CONFIG_DIRS["default"],
-            split,
-            EMBEDDED_PAIRS_FEATURES,
-            group_bytes=PAIR_GROUP_BYTES,
-        ) as out:
-            for row in ds.tables.pairs[split]:
-                i0, i1 = ds.image(row["image_0_uid"]), ds.image(row["image_1_uid"])
-                out.add({**row, "image_0": i0, "image_1": i1}, len(i0["bytes"]) + len(i1["bytes"]))
-    (folder / "README.md").write_text(ds.card(embedded=True), encoding="utf-8")
-    (folder / PROJECT_FILE).write_text(json.dumps(project_metadata(ds.tables), indent=1))
-    return folder
-
-
-def winner_first(rows: list[dict]) -> Iterator[tuple[str, str]]:
-    """(winner uid, loser uid) of each decided pair row, in order; ties are skipped."""
-    for r in rows:
-        if r["label_0"] != r["label_1"]:
-            left_wins = r["label_0"] > r["label_1"]
-            yield (
-                (r["image_0_uid"], r["image_1_uid"])
-                if left_wins
-                else (r["image_1_uid"], r["image_0_uid"])
-            )
-
-
-def export_joyquality(
-    ds: PreferenceDataset, folder: str | Path, relative_paths: bool = False
-) -> Path:
-    """JoyQuality's training file: ``{"train": [[winner, loser, 1], ...], "test": [...]}``.
-
-    The images are copied beside it (``images/<uid>.<ext>``); ties have no place in
-    upstream's format and are left out. Paths are absolute unless ``relative_paths``
-    (then relative to the JSON file's folder: run upstream's trainer from there).
-    """
-    folder = Path(folder).resolve()
-    image_dir = folder / "images"
-    image_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, str] = {}
-
-    def path_of(uid: str) -> str:
-        if uid not in written:
-            f = ds.tables.files[uid]
-            target = image_dir / f"{uid}{Path(f.name).suffix.lower() or '.img'}"
-            if not target.exists():
-                shutil.copyfile(f.path, target)
-            written[uid] = str(target.relative_to(folder) if relative_paths else target)
-        return written[uid]
-
-    doc = {
-        split: [[path_of(w), path_of(lo), 1] for w, lo in winner_first(ds.tables.pairs[split])]
-        for split in ("train", "test")
-    }
-    target = folder / "joyquality.json"
-    target.write_text(json.dumps(doc, indent=1))
-    return target
-
-
-def export_trl(ds: PreferenceDataset, folder: str | Path) -> Path:
-    """TRL-style ``chosen``/``rejected`` image pairs per split (``train-*.parquet``,
-    ``test-*.parquet``), the instruction as ``prompt``, ties left out; streamed."""
-    folder = Path(folder)
-    for split in ("train", "test"):
-        with ShardWriter(folder, split, TRL_FEATURES, group_bytes=PAIR_GROUP_BYTES) as out:
-            for w, lo in winner_first(ds.tables.pairs[split]):
-                chosen, rejected = ds.image(w), ds.image(lo)
-                row = {"chosen": chosen, "rejected": rejected, "prompt": ds.tables.instruction}
-                out.add(row, len(chosen["bytes"]) + len(rejected["bytes"]))
-    return folder

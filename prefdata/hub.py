@@ -1,7 +1,7 @@
 """The Hub adapter: publish a preference dataset, download one, say clearly what failed.
 
-With :mod:`ranker.preference_dataset`, :mod:`ranker.dataset_readers` and
-:mod:`ranker.backup_hub`, the only ranker modules that import ``datasets`` or
+With :mod:`prefdata.ours`, :mod:`prefdata.parquet_read` and
+:mod:`prefdata.backup_hub`, the only ranker modules that import ``datasets`` or
 ``huggingface_hub``. A push writes the dataset into a temporary folder, streaming
 (memory bounded by a row group), and uploads it with ``upload_folder``: in
 huggingface_hub 2.x that is the way for big folders too (``upload_large_folder`` is
@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ranker.dataset import CONFIG_DIRS, SplitReport
-from ranker.errors import StudioError
-from ranker.preference_dataset import (  # noqa: F401  (build/save: the training sources use hub.*)
+from prefdata.ours import (  # noqa: F401  (build/save: the training sources use hub.*)
     PreferenceDataset,
     build_preference_dataset,
     save_parquet,
 )
+from prefdata.tables import CONFIG_DIRS, SplitReport
+from ranker.errors import StudioError
 
 
 class HubError(StudioError):

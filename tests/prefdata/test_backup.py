@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from ranker import backup_hub as backup_mod
-from ranker.backup import BackupLog, restore_from_folders
-from ranker.backup_hub import Backup, backup_status, restore_if_empty, start_backup
+from prefdata.backup import BackupLog, restore_from_folders
+from prefdata.backup_hub import Backup, backup_status, restore_if_empty, start_backup
+from prefdata import backup_hub as backup_mod
 from ranker.service import Studio
-from tests.ranker.dataset_fixtures import ratings, vote_tuples, voted_project
+from tests.prefdata.fixtures import ratings, vote_tuples, voted_project
 
 
 def _busy_project(tmp_path):
@@ -210,7 +210,7 @@ def test_start_and_restore_from_the_environment(tmp_path, monkeypatch):
         shutil.copytree(tmp_path / "repo", dest, dirs_exist_ok=True)
         return dest
 
-    monkeypatch.setattr("ranker.hub.download_dataset", fake_download)
+    monkeypatch.setattr("prefdata.hub.download_dataset", fake_download)
     monkeypatch.setenv(backup_mod.REPO_ENV, "me/backup")
     ctx = SimpleNamespace(data_dir=tmp_path / "space", studio=Studio(tmp_path / "space.db"))
     report = restore_if_empty(ctx)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.contracts import UNVOTED_SPLIT
-from ranker.dataset import (
+from prefdata.card import dataset_card
+from prefdata.tables import (
     build_tables,
     choose_test_images,
     labeler_mapper,
@@ -13,9 +14,8 @@ from ranker.dataset import (
     outcome_labels,
     pair_split,
 )
-from ranker.dataset_card import dataset_card
 from ranker.errors import StudioError
-from tests.ranker.dataset_fixtures import voted_project
+from tests.prefdata.fixtures import voted_project
 
 
 @pytest.mark.parametrize(

@@ -20,16 +20,24 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from common.paths import ResolvePath, relative_to_file
+from prefdata.imported import ImageWriter, ImportedVote, pair_vote
+from prefdata.tables import winner_first
+from ranker.errors import ImportFormatError
+
+if TYPE_CHECKING:  # datasets stays unimported until an export runs
+    from prefdata.ours import PreferenceDataset
 
 SPLITS = ("train", "test")
 # Upstream's labels, and our tie, as the probability that the first image won.
 LABELS = {1.0: 1.0, -1.0: 0.0, 0.5: 0.5}
 EXPECTED = '{"train": [[winner, loser, 1], ...], "test": [...]}'
-
-ResolvePath = Callable[[str, Path], str]
 
 
 class JoyQualityFormatError(ValueError):
@@ -65,12 +73,6 @@ class RowError:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
-
-
-def relative_to_file(cell: str, base: Path) -> str:
-    """The default path rule: absolute paths as written, relative ones from ``base``."""
-    path = Path(cell)
-    return str(path if path.is_absolute() else base / path)
 
 
 def read_document(path: str | Path) -> dict:
@@ -135,3 +137,58 @@ def _row(split: str, i: int, entry: object, base: Path, resolve: ResolvePath):
     except JoyQualityFormatError as exc:
         return RowError(split, i, str(exc))
     return PairRow(split, i, paths[0], paths[1], p_first)
+
+
+def export_joyquality(
+    ds: PreferenceDataset, folder: str | Path, relative_paths: bool = False
+) -> Path:
+    """JoyQuality's training file: ``{"train": [[winner, loser, 1], ...], "test": [...]}``.
+
+    The images are copied beside it (``images/<uid>.<ext>``); ties have no place in
+    upstream's format and are left out. Paths are absolute unless ``relative_paths``
+    (then relative to the JSON file's folder: run upstream's trainer from there).
+    """
+    folder = Path(folder).resolve()
+    image_dir = folder / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+
+    def path_of(uid: str) -> str:
+        if uid not in written:
+            f = ds.tables.files[uid]
+            target = image_dir / f"{uid}{Path(f.name).suffix.lower() or '.img'}"
+            if not target.exists():
+                shutil.copyfile(f.path, target)
+            written[uid] = str(target.relative_to(folder) if relative_paths else target)
+        return written[uid]
+
+    doc = {
+        split: [[path_of(w), path_of(lo), 1] for w, lo in winner_first(ds.tables.pairs[split])]
+        for split in ("train", "test")
+    }
+    target = folder / "joyquality.json"
+    target.write_text(json.dumps(doc, indent=1))
+    return target
+
+
+def read_joyquality(path: Path, writer: ImageWriter) -> tuple[list[ImportedVote], int, list[str]]:
+    """JoyQuality's ``{"train": [[winner, loser, label], ...], "test": [...]}``, train first.
+
+    Read by :mod:`prefdata.joyquality_json`, the reader training uses too: label 1 means
+    the first image won, -1 the second (upstream's meaning), 0.5 a tie; rows with any
+    other label, or paths that cannot be read, are reported by row and left out.
+    """
+    try:
+        doc = read_document(path)
+    except JoyQualityFormatError as exc:
+        raise ImportFormatError(str(exc)) from exc
+    votes, bad, rows = [], [], 0
+    for row in iter_rows(doc, path.parent, writer.resolve_path):
+        rows += 1
+        if isinstance(row, RowError):
+            bad.append(str(row))
+            continue
+        record = {"a": row.first, "b": row.second, "l0": row.p_first, "l1": 1.0 - row.p_first}
+        vote = pair_vote(record, ("a", "b"), ("l0", "l1"), writer, path.parent, row.where)
+        (bad if isinstance(vote, str) else votes).append(vote)
+    return votes, rows, bad

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.joyquality_json import (
+from prefdata.joyquality_json import (
     JoyQualityFormatError,
     PairRow,
     RowError,
@@ -16,7 +16,7 @@ from common.joyquality_json import (
     label_probability,
     read_document,
 )
-from ranker.dataset_import import import_dataset
+from prefdata.project_import import import_dataset
 from ranker.intake import content_uid
 from ranker.service import Studio
 from tests.ranker.helpers import make_images

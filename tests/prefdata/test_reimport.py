@@ -9,18 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ranker.dataset_import import import_dataset, votes_to_append
-from ranker.dataset_readers import ImportedVote
+from prefdata.imported import ImportedVote
+from prefdata.joyquality_json import export_joyquality
+from prefdata.ours import build_preference_dataset, save_parquet
+from prefdata.project_import import import_dataset, votes_to_append
+from prefdata.trl import export_trl
 from ranker.intake import content_uid
-from ranker.preference_dataset import (
-    build_preference_dataset,
-    export_joyquality,
-    export_trl,
-    save_parquet,
-)
 from ranker.schema import VoteRow
 from ranker.service import Studio
-from tests.ranker.dataset_fixtures import voted_project
+from tests.prefdata.fixtures import voted_project
 from tests.ranker.helpers import make_images
 
 FORMATS = ("ours", "pickapic", "pickapic-untimed", "trl", "joyquality")

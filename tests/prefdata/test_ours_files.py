@@ -20,14 +20,11 @@ from common.contracts import (
     TRL_COLUMNS,
     VOTES_COLUMNS,
 )
-from ranker.preference_dataset import (
-    build_preference_dataset,
-    export_embedded,
-    export_joyquality,
-    export_trl,
-    save_parquet,
-)
-from tests.ranker.dataset_fixtures import voted_project
+from prefdata.joyquality_json import export_joyquality
+from prefdata.ours import build_preference_dataset, save_parquet
+from prefdata.pickapic import export_embedded
+from prefdata.trl import export_trl
+from tests.prefdata.fixtures import voted_project
 
 
 @pytest.fixture

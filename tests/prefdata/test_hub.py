@@ -9,8 +9,8 @@ import httpx2
 import pytest
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from ranker.hub import HubError, hub_error, push_dataset, repo_lock
-from tests.ranker.dataset_fixtures import offline_hub, vote_tuples, voted_project  # noqa: F401
+from prefdata.hub import HubError, hub_error, push_dataset, repo_lock
+from tests.prefdata.fixtures import offline_hub, vote_tuples, voted_project  # noqa: F401
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_hub_errors_say_which():
 def test_push_load_and_import_from_the_hub(project, tmp_path):
     from datasets import load_dataset
 
-    from ranker.dataset_import import import_dataset
+    from prefdata.project_import import import_dataset
     from ranker.service import Studio
 
     repo = os.environ["PSTUDIO_TEST_REPO"]

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.contracts import LEFT, TIE
-from ranker.dataset_readers import ImportedImage, ImportedVote, load_source
+from prefdata.imported import ImportedImage, ImportedVote
+from prefdata.load import load_source
 from ranker.errors import StudioError
 from ranker.schema import VoteRow
 from ranker.store import ImageRow, NewVote

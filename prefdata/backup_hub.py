@@ -1,6 +1,6 @@
 """The live backup's Hub side: a CommitScheduler pushing the backup log, and app start-up.
 
-:class:`Backup` owns a :class:`ranker.backup.BackupLog` and a ``CommitScheduler``
+:class:`Backup` owns a :class:`prefdata.backup.BackupLog` and a ``CommitScheduler``
 subclass that writes the log's new records (under the scheduler's lock) right
 before each push. A failed push or a failed start is kept for the app to show and
 retried; the SQLite log is never touched. ``restore_if_empty`` and ``start_backup``
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from ranker.backup import BackupLog, restore_from_folders
+from prefdata.backup import BackupLog, restore_from_folders
 from ranker.store import Store
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Backup:
                 return
 
     def failed(self, exc: Exception) -> None:
-        from ranker.hub import hub_error
+        from prefdata.hub import hub_error
 
         self.failures += 1
         self.last_error = str(hub_error(exc, self.repo_id, "back up to"))
@@ -185,7 +185,7 @@ def restore_if_empty(ctx, repo_id: str | None = None, token: str | None = None):
     or None when no repo is configured, projects exist, or the download failed
     (the reason is kept for the app and the log). Never raises: the app starts anyway.
     """
-    from ranker.hub import HubError, download_dataset
+    from prefdata.hub import HubError, download_dataset
 
     repo_id = repo_id or os.environ.get(REPO_ENV, "").strip()
     key = str(ctx.data_dir)

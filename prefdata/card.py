@@ -8,7 +8,7 @@ what the tables hold, how the split was made and how to load pairs with their im
 
 from __future__ import annotations
 
-from ranker.dataset import SPLIT_TRIES, PreferenceTables, config_splits, table_files
+from prefdata.tables import SPLIT_TRIES, PreferenceTables, config_splits, table_files
 
 
 def _size_category(n: int) -> str:
