@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 # (tab label, module, builder): one small module per tab, each `builder(ctx) -> None`.
 TABS = (
-    ("Ranking", "ui.ranking_tab", "build_ranking_tab"),
-    ("Dataset", "ui.dataset_tab", "build_dataset_tab"),
-    ("Scoring", "ui.scoring_tab", "build_scoring_tab"),
-    ("Training", "ui.training_tab", "build_training_tab"),
+    ("Ranking", "ui.ranking.tab", "build_ranking_tab"),
+    ("Dataset", "ui.dataset.tab", "build_dataset_tab"),
+    ("Scoring", "ui.scoring.tab", "build_scoring_tab"),
+    ("Training", "ui.training.tab", "build_training_tab"),
 )
 
 log = logging.getLogger("preference_studio")

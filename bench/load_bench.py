@@ -69,7 +69,7 @@ def serve_baseline(data_dir: Path, port: int) -> None:
 
     import gradio as gr
 
-    from ui.ranking_tab import GIL_SWITCH_INTERVAL_S, GRADIO_ENV
+    from ui.ranking.tab import GIL_SWITCH_INTERVAL_S, GRADIO_ENV
 
     os.environ.update(GRADIO_ENV)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

@@ -85,7 +85,7 @@ def test_building_the_tab_does_not_import_torch(tmp_path):
 
     code = (
         "import sys, gradio as gr, model; from ui.context import StudioContext; "
-        "from ui.scoring_tab import build_scoring_tab; "
+        "from ui.scoring.tab import build_scoring_tab; "
         f"ctx = StudioContext(data_dir={str(tmp_path)!r}); "
         "blocks = gr.Blocks(); blocks.__enter__(); build_scoring_tab(ctx); "
         "assert 'torch' not in sys.modules, 'torch imported'"

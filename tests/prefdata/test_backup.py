@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from prefdata import backup_hub as backup_mod
 from prefdata.backup import BackupLog, restore_from_folders
 from prefdata.backup_hub import Backup, backup_status, restore_if_empty, start_backup
-from prefdata import backup_hub as backup_mod
 from ranker.service import Studio
 from tests.prefdata.fixtures import ratings, vote_tuples, voted_project
 

@@ -7,7 +7,6 @@ import pytest
 from prefdata import imageranker_csv, project_json
 from ranker.errors import ImportFormatError
 from ranker.service import Studio
-
 from tests.ranker.helpers import make_images
 
 

@@ -13,7 +13,10 @@ import gradio as gr
 from ranker.errors import StudioError
 from ui.context import StudioContext
 from ui.policy import require
-from ui.ranking_actions import (
+from ui.ranking.desk import RankingDesk
+from ui.ranking.labelers import AGREEMENT_NOTE, STATS_HEADERS, labeler_stats, stats_table
+from ui.ranking.panels import presets, strategies
+from ui.ranking.projects import (
     PROJECT_EXPORTS,
     check_instruction,
     exclusion_reasons,
@@ -21,10 +24,7 @@ from ui.ranking_actions import (
     file_reasons,
     parse_settings,
 )
-from ui.ranking_core import RankingDesk, is_slot_name
-from ui.ranking_labelers import AGREEMENT_NOTE, STATS_HEADERS, labeler_stats, stats_table
-from ui.ranking_panels import presets, strategies
-from ui.ranking_view import pair_html
+from ui.ranking.view import pair_html
 
 
 def build_owner_tools(
@@ -84,7 +84,7 @@ def build_owner_tools(
 
     def on_settings(project_, token, profile: gr.OAuthProfile | None):
         try:
-            require(ctx, "ranking_owner.on_settings", token, profile)
+            require(ctx, "ranking.owner.on_settings", token, profile)
             s = desk.session(project_)
         except StudioError as exc:
             return str(exc), *([gr.update()] * 7)
@@ -113,7 +113,7 @@ def build_owner_tools(
         profile: gr.OAuthProfile | None,
     ):
         try:
-            require(ctx, "ranking_owner.on_save", token, profile)
+            require(ctx, "ranking.owner.on_save", token, profile)
             settings = parse_settings(strategy_, budget_, preset_, share_, reasons_ or "{}")
             settings.setdefault("exclusion_reasons", {})
             desk.session(project_).update(check_instruction(instruction_), **settings)
@@ -124,7 +124,7 @@ def build_owner_tools(
     def on_exclude(side: str):
         def exclude(project_, who, pid, reason_, token, profile: gr.OAuthProfile | None):
             try:
-                require(ctx, "ranking_owner.exclude", token, profile)
+                require(ctx, "ranking.owner.exclude", token, profile)
                 current = desk.view(project_, who)
                 if current.pair_id != pid or current.left is None:
                     raise StudioError("the pair changed; try again")
@@ -138,16 +138,16 @@ def build_owner_tools(
 
     def on_stats(project_, token, profile: gr.OAuthProfile | None):
         try:
-            require(ctx, "ranking_owner.on_stats", token, profile)
+            require(ctx, "ranking.owner.on_stats", token, profile)
             s = desk.session(project_)
         except StudioError as exc:
             return str(exc), None
-        skips = [k for k in s.store.skips(s.row.id) if not is_slot_name(k[2])]
+        skips = s.store.skips(s.row.id)
         return "", stats_table(labeler_stats(s.votes(), skips))
 
     def on_export(project_, fmt_, token, profile: gr.OAuthProfile | None):
         try:
-            require(ctx, "ranking_owner.on_export", token, profile)
+            require(ctx, "ranking.owner.on_export", token, profile)
             _, path = export_project(ctx, desk.session(project_), fmt_)
         except StudioError as exc:
             return str(exc), None
@@ -155,7 +155,7 @@ def build_owner_tools(
 
     def on_delete(project_, confirm_, token, profile: gr.OAuthProfile | None):
         try:
-            require(ctx, "ranking_owner.on_delete", token, profile)
+            require(ctx, "ranking.owner.on_delete", token, profile)
             if (confirm_ or "").strip() != project_:
                 raise StudioError("type the project's exact name to confirm deletion")
             ctx.studio.delete_project(project_)

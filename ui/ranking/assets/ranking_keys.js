@@ -1,4 +1,4 @@
-// Keyboard for the Ranking tab (loaded into the page <head> by ui/ranking_tab.py).
+// Keyboard for the Ranking tab (loaded into the page <head> by ui/ranking/tab.py).
 // Keys click the answer buttons by elem_id; auto-repeat, keys typed into fields and a
 // second press on a pair already answered are ignored (the server refuses it too).
 (() => {

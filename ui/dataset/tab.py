@@ -15,7 +15,7 @@ import gradio as gr
 from common.contracts import LABELER_POLICIES
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.dataset_actions import (
+from ui.dataset.desk import (
     DATASET_EXPORTS,
     backup_now,
     backup_status,
@@ -176,7 +176,7 @@ def build_dataset_tab(ctx: StudioContext) -> None:
         return backup_status(ctx)
 
     def on_refresh(current):
-        require(ctx, "dataset_tab.on_refresh")
+        require(ctx, "dataset.tab.on_refresh")
         choices = names()
         return gr.update(
             choices=choices,

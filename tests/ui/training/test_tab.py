@@ -39,7 +39,7 @@ def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
         client = Client(url, verbose=False)
         idle = client.predict(api_name="/training_poll")
         assert idle["state"] == "idle" and idle["run"] is None
-        from ui.training_tab import _frames
+        from ui.training.tab import _frames
 
         assert all(f.empty for f in _frames(idle))  # the page before any run
         args = ("json", str(quality_json), str(tiny_base), "custom", TINY, "api-run")
@@ -62,7 +62,7 @@ def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
         assert view["final_dir"].endswith("api-run/final")
         assert client.predict(api_name="/training_stop") == {"stopping": False}
         # The page's own view of the same run (what the timer shows after a refresh).
-        from ui.training_tab import _desk, _frames, _status_html
+        from ui.training.tab import _desk, _frames, _status_html
 
         page_view = _desk(studio_ctx).poll()
         loss, acc, table = _frames(page_view)
@@ -73,7 +73,7 @@ def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
 
 
 def test_paths_outside_the_readable_folders_are_refused(studio_ctx, tmp_path):
-    from ui.training_tab import _desk
+    from ui.training.tab import _desk
 
     desk = _desk(studio_ctx)
     outside = tmp_path / "elsewhere.json"
@@ -90,7 +90,7 @@ def test_paths_outside_the_readable_folders_are_refused(studio_ctx, tmp_path):
 
 
 def test_zero_gpu_space_says_training_needs_a_dedicated_gpu(studio_ctx, monkeypatch):
-    from ui.training_tab import _desk
+    from ui.training.tab import _desk
 
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     with pytest.raises(ConfigError, match="dedicated GPU"):

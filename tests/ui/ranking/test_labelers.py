@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ui.ranking_labelers import STATS_HEADERS, labeler_stats, stats_table
+from ui.ranking.labelers import STATS_HEADERS, labeler_stats, stats_table
 
 
 def vote(labeler, left, right, outcome, ms=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.ranking_view import PairView, ShownImage, pair_html, sanitize_context, select_rows
+from ui.ranking.view import PairView, ShownImage, pair_html, sanitize_context, select_rows
 
 HOSTILE = [
     ("<script>window.__pwned = 1</script>ok", "ok"),

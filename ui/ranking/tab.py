@@ -3,7 +3,7 @@
 Layout: project and labeler, the comparison view (an HTML block with both display
 copies and the next pair's images preloaded), the answer buttons, a progress line;
 below, the leaderboard, the progress plot, new projects and owner tools
-(:mod:`ui.ranking_panels`, :mod:`ui.ranking_owner`).
+(:mod:`ui.ranking.panels`, :mod:`ui.ranking.owner`).
 
 Keys are mapped to button clicks by the script in :data:`HEAD` (``launch(head=)``).
 Every vote carries the id of the pair it answers (a hidden field the server fills),
@@ -31,8 +31,8 @@ from ui.identity import (
     valid_browser_token,
 )
 from ui.policy import prefill_token, require, username
-from ui.ranking_core import RankingDesk
-from ui.ranking_view import PairView, pair_html, progress_markdown
+from ui.ranking.desk import RankingDesk
+from ui.ranking.view import PairView, pair_html, progress_markdown
 
 BUTTONS = (  # (elem_id, label, action)
     ("ps-vote-left", "A is better  (1 / ←)", "left"),
@@ -72,9 +72,9 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     tune_server()
     from gradio.context import Context
 
-    from ui.ranking_api import register_api
-    from ui.ranking_owner import build_owner_tools
-    from ui.ranking_panels import build_leaderboard, build_new_project, build_progress
+    from ui.ranking.api import register_api
+    from ui.ranking.owner import build_owner_tools
+    from ui.ranking.panels import build_leaderboard, build_new_project, build_progress
 
     desk = RankingDesk(ctx)
     names = _project_names(desk)
@@ -144,7 +144,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
         return _safe_view(desk, project_, who, message)
 
     def on_load(stored_: dict | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        require(ctx, "ranking_tab.on_load")
+        require(ctx, "ranking.tab.on_load")
         stored_ = dict(stored_) if isinstance(stored_, dict) else {}
         token = valid_browser_token(stored_.get("token")) or new_browser_token()
         stored_ = {"name": stored_.get("name") or "", "token": token,
@@ -173,7 +173,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     )
 
     def on_name(name: str, stored_: dict | None, token: str, profile: gr.OAuthProfile | None):
-        require(ctx, "ranking_tab.on_name")
+        require(ctx, "ranking.tab.on_name")
         stored_ = dict(stored_) if isinstance(stored_, dict) else {}
         try:
             stored_["name"] = clean_name(name)
@@ -185,7 +185,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
         return resolve_labeler(ctx, username(profile), stored_["name"], token), stored_
 
     def after_name(project_: str, who: str, token: str):
-        require(ctx, "ranking_tab.after_name")
+        require(ctx, "ranking.tab.after_name")
         return show(claimed_view(project_, who, token))
 
     for trigger in (name_box.submit, name_box.blur):
@@ -199,7 +199,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
         )
 
     def on_project(project_: str, who: str, token: str, stored_: dict | None):
-        require(ctx, "ranking_tab.on_project")
+        require(ctx, "ranking.tab.on_project")
         stored_ = dict(stored_) if isinstance(stored_, dict) else {}
         stored_["project"] = project_ or ""
         return (*show(claimed_view(project_, who, token)), stored_)
@@ -213,7 +213,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
 
     def make_answer(action: str):
         def answer(project_: str, who: str, token: str, pid: str):
-            require(ctx, "ranking_tab.answer")
+            require(ctx, "ranking.tab.answer")
             if not project_ or not who or not token:
                 return show(None)
             try:

@@ -2,16 +2,12 @@
 
 Thin over :class:`ranker.service.ProjectSession`, it adds what the browser needs:
 
-* Look-ahead. Each labeler holds up to three open pairs in the engine (its
-  look-ahead slots, :func:`ranker.session.slot_name`); the oldest is on screen
-  and the page preloads the others' images, so a key press swaps to pictures already
-  loaded. The vote call answers with the new current pair in the same round trip;
-  the freed slot is refilled in the background, so the pair selector's work (and
-  its occasional slow refits) stays off the labeler's path. All slots live in
-  SQLite, so a refresh or a restart shows the same pairs (and the engine rebuilds
-  their reservations). Votes are always recorded under the real labeler name, and
-  a pair answers only for the labeler it was handed to. The price: a new pair is chosen two votes before it
-  is shown (negligible with several labelers, each already out of step).
+* Look-ahead, as the engine keeps it (:meth:`ranker.session.ProjectSession.lookahead`,
+  up to three open pairs per labeler in SQLite): the oldest is on screen and the page
+  preloads the others' images, so a key press swaps to pictures already loaded. The
+  vote call answers with the new current pair in the same round trip; the freed slot
+  is refilled in the background, so the pair selector's work (and its occasional slow
+  refits) stays off the labeler's path. A refresh or a restart shows the same pairs.
 * Display copies: resized images from :mod:`ui.thumbnails`, never the originals.
 * One answer per pair: a vote names its pair id; a second answer (double press,
   key repeat, two tabs) is refused by the engine and reported, not counted.
@@ -28,20 +24,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
-from ranker.service import OPEN_PAIR_MAX_AGE, Matchup
-from ranker.session import LOOKAHEAD, slot_holder, slot_name
 from ui.context import StudioContext
-from ui.ranking_slots import OpenPair, OpenPairs
-from ui.ranking_view import PairView, ShownImage
+from ui.ranking.view import PairView, ShownImage
 from ui.thumbnails import DisplayCache, DisplayError
 
 SHOWN_NOW = 2  # current pair + one look-ahead must exist before answering
 log = logging.getLogger(__name__)
-
-
-def is_slot_name(labeler: str) -> bool:
-    """True for the engine's look-ahead slot keys (never a real labeler)."""
-    return slot_holder(labeler) != labeler
 
 
 class RankingDesk:
@@ -58,7 +46,6 @@ class RankingDesk:
         self._warmed: set[str] = set()
         self._refills = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pair-refill")
         self._pending: set[tuple[str, str]] = set()
-        self._open = OpenPairs()  # mirror of the engine's open pairs (no query per vote)
 
     # --- projects ---------------------------------------------------------------------
     def session(self, project: str):
@@ -73,7 +60,6 @@ class RankingDesk:
 
     def forget(self, project: str) -> None:
         """Drop what the desk remembers of a deleted project."""
-        self._open.drop_project(project)
         self._warmed.discard(project)
 
     def project_names(self) -> list[str]:
@@ -99,7 +85,6 @@ class RankingDesk:
                 message = "That pair was already answered; it counts once."
             except UnknownPairError:
                 message = "That pair is no longer open; here is your current pair."
-            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def skip(self, project: str, labeler: str, pair_id: str) -> PairView:
@@ -110,7 +95,6 @@ class RankingDesk:
                 message = "Skipped."
             except (DuplicateVoteError, UnknownPairError):
                 message = "That pair was already answered or skipped."
-            self._open.drop_pair(project, pair_id, labeler)
             return self._view(session, labeler, message)
 
     def undo(self, project: str, labeler: str) -> PairView:
@@ -122,7 +106,6 @@ class RankingDesk:
             if undone is None:
                 message = "Nothing to undo."
             else:
-                self._open.forget(project, labeler)
                 left, right = session.image(undone.left_uid), session.image(undone.right_uid)
                 message = f"Undid your vote on {left.name} vs {right.name}: answer it again."
             return self._view(session, labeler, message)
@@ -151,44 +134,13 @@ class RankingDesk:
                 if entry[1] == 0:
                     del self._locks[key]
 
-    def _open_pairs(self, session, labeler: str) -> tuple[list, list[str]]:
-        """Open matchups oldest first, and the slot names that have none."""
-
-        def load() -> list[OpenPair]:
-            issued = session.store.assignments(session.row.id)
-            return [
-                OpenPair(a.issued_at, slot, a.pair_id, a.left_uid, a.right_uid)
-                for slot in (slot_name(labeler, k) for k in range(LOOKAHEAD))
-                if (a := issued.get(slot)) is not None
-            ]
-
-        found, held = [], set()
-        for p in self._open.get(session.name, labeler, load):
-            if self._usable(session, p):
-                found.append(session.matchup(p.pair_id, p.left_uid, p.right_uid))
-                held.add(p.slot)
-        slots = [slot_name(labeler, k) for k in range(LOOKAHEAD)]
-        return found, [s for s in slots if s not in held]
-
-    def _next(self, session, labeler: str, slot: str) -> Matchup | None:
-        """Ask the engine for a pair in ``slot`` and mirror it."""
-        m = session.next_pair(slot)
-        if m is not None:
-            pair = OpenPair(time.time(), slot, m.pair_id, m.left.uid, m.right.uid)
-            self._open.put(session.name, labeler, pair)
-        return m
-
     def _pairs(self, session, labeler: str) -> list:
         """The labeler's open matchups, oldest (current) first; at least SHOWN_NOW if any.
 
-        Missing slots beyond those are filled in the background.
+        The engine's look-ahead (:meth:`ranker.session.ProjectSession.lookahead`) holds
+        them; slots still empty are filled in the background.
         """
-        pairs, missing = self._open_pairs(session, labeler)
-        while len(pairs) < SHOWN_NOW and missing:
-            m = self._next(session, labeler, missing.pop(0))
-            if m is None:
-                return pairs  # nothing more to hand out now
-            pairs.append(m)
+        pairs, missing = session.lookahead(labeler, SHOWN_NOW)
         if missing:
             self._refill_later(session.name, labeler)
         return pairs
@@ -208,13 +160,7 @@ class RankingDesk:
             with self._locks_guard:
                 self._pending.discard((project, labeler))
             with self._lock(project, labeler):
-                _, missing = self._open_pairs(session, labeler)
-                made = []
-                for slot in missing:
-                    m = self._next(session, labeler, slot)
-                    if m is None:
-                        break
-                    made.append(m)
+                made, _ = session.lookahead(labeler)
             for m in made:
                 for img in (m.left, m.right):
                     try:
@@ -227,17 +173,6 @@ class RankingDesk:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for pending background refills (tests, shutdown)."""
         self._refills.submit(lambda: None).result(timeout)
-
-    @staticmethod
-    def _usable(session, p: OpenPair) -> bool:
-        """A pair still answerable: both images known and not excluded, and not so old
-        that the engine may have deleted it (the engine then draws a fresh one)."""
-        if time.time() - p.issued_at >= OPEN_PAIR_MAX_AGE:
-            return False
-        try:
-            return not (session.image(p.left_uid).excluded or session.image(p.right_uid).excluded)
-        except StudioError:
-            return False
 
     def _view(self, session, labeler: str, message: str) -> PairView:
         pairs = self._pairs(session, labeler)

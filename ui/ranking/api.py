@@ -19,8 +19,8 @@ from ranker.results import DEFAULT_ORDER
 from ui import identity
 from ui.context import StudioContext
 from ui.policy import require, uploaded_path
-from ui.ranking_actions import create_project, export_project, parse_settings
-from ui.ranking_core import RankingDesk
+from ui.ranking.desk import RankingDesk
+from ui.ranking.projects import create_project, export_project, parse_settings
 
 LABELING_CONCURRENCY = 32  # next_pair / vote / skip / undo at once (each a few ms)
 HEAVY_CONCURRENCY = 2  # project creation and exports at once

@@ -15,7 +15,7 @@ from common.paths import slug
 from prefdata import imageranker_csv, project_json
 from ranker.errors import StudioError
 from ui.context import StudioContext
-from ui.ranking_sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
+from ui.ranking.sources import add_hub_dataset, add_uploads, allowed_folder, new_upload_dir
 
 PROJECT_EXPORTS = {
     "json": (project_json.export_json, ".json"),

@@ -10,10 +10,10 @@ from ranker.errors import StudioError
 from ranker.results import DEFAULT_ORDER, LEADERBOARD_ORDERS
 from ui.context import StudioContext
 from ui.policy import require
-from ui.ranking_actions import create_project, parse_settings
-from ui.ranking_core import RankingDesk
-from ui.ranking_progress import ConfidenceHistory
-from ui.ranking_view import (
+from ui.ranking.desk import RankingDesk
+from ui.ranking.progress import ConfidenceHistory
+from ui.ranking.projects import create_project, parse_settings
+from ui.ranking.view import (
     CONFIDENCE_HELP,
     LEADERBOARD_HEADERS,
     LEADERBOARD_TYPES,
@@ -178,7 +178,7 @@ def build_new_project(
         profile: gr.OAuthProfile | None,
     ):
         try:
-            require(ctx, "ranking_panels.on_create", token, profile)
+            require(ctx, "ranking.panels.on_create", token, profile)
             settings = parse_settings(strategy_, budget_, preset_, share_)
             text = create_project(
                 ctx,

@@ -10,15 +10,15 @@ import pytest
 
 from ranker.errors import StudioError
 from tests.ui.helpers import make_context, make_images, make_project
-from ui.ranking_actions import (
+from ui.ranking.desk import RankingDesk
+from ui.ranking.progress import confidence_series
+from ui.ranking.projects import (
     create_project,
     exclusion_reasons,
     export_project,
     parse_reasons,
     parse_settings,
 )
-from ui.ranking_core import RankingDesk
-from ui.ranking_progress import confidence_series
 
 
 def test_local_folder_only_inside_allowed_roots(tmp_path):

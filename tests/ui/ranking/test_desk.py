@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from ranker.service import OPEN_PAIR_MAX_AGE
 from tests.ui.helpers import corrupt, make_context, make_project
-from ui import ranking_core
 from ui.context import StudioContext
-from ui.ranking_core import RankingDesk
+from ui.ranking import desk as ranking_core
+from ui.ranking.desk import RankingDesk
 
 
 def test_vote_returns_the_preloaded_pair_and_counts_once(tmp_path):

@@ -1,9 +1,10 @@
-"""An in-memory mirror of the labelers' open pairs, so a vote needs no extra query.
+"""An in-memory mirror of the labelers' open pairs (their look-ahead slots), so a vote
+needs no extra query.
 
 The engine keeps each open pair (an assignment) in SQLite; this process is the only
-one that hands them out (through :class:`ui.ranking_core.RankingDesk`), so after the
-first read per labeler the mirror is exact: the desk records every pair it gets from
-the engine and forgets every pair that is answered, skipped or refused. After a
+one that hands them out (:meth:`ranker.session.ProjectSession.next_pair`), so after
+the first read per labeler the mirror is exact: the session records every pair it
+hands out and forgets every pair that is answered, skipped or refused. After a
 restart the mirror is empty and is read back from the database. It keeps at most
 ``MAX_LABELERS`` labelers (least recently used go first; they are read back on
 their next request), so a crowd of one-time visitors cannot grow it without bound.
@@ -21,18 +22,24 @@ MAX_LABELERS = 20_000
 
 @dataclass(frozen=True)
 class OpenPair:
+    """An open pair (:class:`ranker.schema.Assignment`) and the look-ahead slot it fills."""
+
     issued_at: float
-    slot: str
+    slot: int
     pair_id: str
     left_uid: str
     right_uid: str
+
+    @classmethod
+    def of(cls, a, slot: int) -> OpenPair:
+        return cls(a.issued_at, slot, a.pair_id, a.left_uid, a.right_uid)
 
 
 class OpenPairs:
     """(project, labeler) -> {slot: OpenPair}; thread-safe."""
 
     def __init__(self) -> None:
-        self._by_labeler: OrderedDict[tuple[str, str], dict[str, OpenPair]] = OrderedDict()
+        self._by_labeler: OrderedDict[tuple[str, str], dict[int, OpenPair]] = OrderedDict()
         self._by_pair: dict[tuple[str, str], tuple[str, str]] = {}  # (project, pair) -> key
         self._lock = threading.Lock()
 

@@ -28,7 +28,7 @@ START_WAIT_SECONDS = 20.0  # a run that fails while loading its data/model is sh
 
 
 def _desk(ctx: StudioContext):
-    from training.desk import TrainingDesk
+    from ui.training.desk import TrainingDesk
 
     roots = [*ctx.allowed_roots, ctx.exports_dir, ctx.runs_dir, ctx.uploads_dir]
     data_dir = ctx.data_dir
@@ -122,7 +122,7 @@ def _outputs(view: dict) -> tuple:
 def build_training_tab(ctx: StudioContext) -> None:
     """Build the tab's components and events inside the current ``gr.Tab``."""
     from training.config import PRESET_LABELS, SCHEDULERS, TRAIN_MODES
-    from training.desk import ZERO_GPU_NOTE, on_zero_gpu, preset_values
+    from ui.training.desk import ZERO_GPU_NOTE, on_zero_gpu, preset_values
 
     desk = _desk(ctx)
     defaults = preset_values("personal")
@@ -206,7 +206,7 @@ def build_training_tab(ctx: StudioContext) -> None:
         src, proj, text, base_model, preset_name, lr_, sched_, mode_, bs_, dbs_, total_, warm_,
         every_, seed_, push_repo, name, admin, profile: gr.OAuthProfile | None = None,
     ):  # fmt: skip
-        require(ctx, "training_tab.on_start", admin, profile)
+        require(ctx, "training.tab.on_start", admin, profile)
         values = (lr_, sched_, mode_, bs_, dbs_, total_, warm_, every_, seed_)
         form = dict(zip(HYPER_FIELDS, values, strict=True))
         form.update(source=src, data=proj if src == "project" else text, base_model=base_model,
@@ -216,7 +216,7 @@ def build_training_tab(ctx: StudioContext) -> None:
 
     @_guard
     def on_stop(admin, profile: gr.OAuthProfile | None = None):
-        require(ctx, "training_tab.on_stop", admin, profile)
+        require(ctx, "training.tab.on_stop", admin, profile)
         return "Stopping at the next step." if desk.stop() else "No run in progress."
 
     def refresh():
@@ -227,7 +227,7 @@ def build_training_tab(ctx: StudioContext) -> None:
     def restore_form(profile: gr.OAuthProfile | None = None):
         """After a refresh, show the owner the settings of the run in progress (if any);
         visitors keep the blank form (the settings may name the owner's folders)."""
-        caller = require(ctx, "training_tab.restore_form", None, profile)
+        caller = require(ctx, "training.tab.restore_form", None, profile)
         values = desk.active_settings() if caller.owner else None
         if values is None:
             return [gr.update() for _ in form_fields]
