@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     exp.add_argument("--order", choices=LEADERBOARD_ORDERS, default=None, help=_ORDER_HELP)
 
+    nxt = sub.add_parser(
+        "pairs", help="a labeler's open pairs, the one to answer first, then the look-ahead"
+    )
+    nxt.add_argument("name")
+    nxt.add_argument("--labeler", required=True, help="who answers (votes are recorded so)")
+
     board = sub.add_parser("leaderboard", help="print the leaderboard")
     board.add_argument("name")
     board.add_argument("--top", type=int, default=20)
@@ -99,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 project = studio.project(args.name)
             print(project.add_folder(args.folder, recursive=args.recursive).summary())
+        elif args.command == "pairs":
+            pairs, _ = studio.project(args.name).lookahead(args.labeler)
+            for m in pairs:
+                print(f"{m.pair_id}\t{m.left.path}\t{m.right.path}")
         elif args.command == "import-ir":
             text = _read(args.csv)
             counts = imageranker_csv.import_ir_comparisons(studio.project(args.name), text)
