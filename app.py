@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 # (tab label, module, builder): one small module per tab, each `builder(ctx) -> None`.
 TABS = (
-    ("Ranking", "ui.ranking_tab", "build_ranking_tab"),
-    ("Dataset", "ui.dataset_tab", "build_dataset_tab"),
-    ("Scoring", "ui.scoring_tab", "build_scoring_tab"),
-    ("Training", "ui.training_tab", "build_training_tab"),
+    ("Ranking", "ui.ranking.tab", "build_ranking_tab"),
+    ("Dataset", "ui.dataset.tab", "build_dataset_tab"),
+    ("Scoring", "ui.scoring.tab", "build_scoring_tab"),
+    ("Training", "ui.training.tab", "build_training_tab"),
 )
 
 log = logging.getLogger("preference_studio")
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             "Listening on a network address with no STUDIO_ADMIN_TOKEN: owner actions need "
             f"this generated token. Open as the owner:\n    {login}\n"
         )
-    from ranker.backup_hub import restore_if_empty, start_backup
+    from prefdata.backup_hub import restore_if_empty, start_backup
 
     restore_if_empty(ctx)  # STUDIO_BACKUP_REPO: a wiped Space gets its projects back first
     start_backup(ctx)

@@ -69,7 +69,7 @@ def serve_baseline(data_dir: Path, port: int) -> None:
 
     import gradio as gr
 
-    from ui.ranking_tab import GIL_SWITCH_INTERVAL_S, GRADIO_ENV
+    from ui.ranking.tab import GIL_SWITCH_INTERVAL_S, GRADIO_ENV
 
     os.environ.update(GRADIO_ENV)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -109,7 +109,7 @@ def prepare_project(data_dir: Path, n: int) -> None:
     from PIL import Image
 
     from ui.context import StudioContext
-    from ui.images import DisplayCache
+    from ui.thumbnails import DisplayCache
 
     folder = data_dir / "images"
     folder.mkdir(parents=True)

@@ -86,7 +86,7 @@ def make_project(work: Path, n: int, votes: int, kb: int, seed: int = 0) -> dict
 
 
 def build_save(work: Path, out: Path) -> dict:
-    from ranker.preference_dataset import build_preference_dataset, save_parquet
+    from prefdata.ours import build_preference_dataset, save_parquet
     from ranker.service import Studio
 
     project = Studio(work / "studio.db").project("bench")

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rank_bench  # noqa: E402
 
-from ranker.btfit import bt_fit  # noqa: E402
+from common.maths import bt_fit  # noqa: E402
 from ranker.pool import Pool  # noqa: E402
 from ranker.selection import make_selector  # noqa: E402
 from ranker.selection.active import refit_prior  # noqa: E402

@@ -23,7 +23,8 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HIDDEN = "that path is not available on this server"
@@ -89,3 +90,24 @@ def gate(
         fault = {"dir": "is not a folder", "file": "is not a file", "any": "does not exist"}[kind]
         raise PathRefused(f"{text} {fault}" if owner else HIDDEN)
     return real
+
+
+def slug(text: str, fallback: str = "project") -> str:
+    """``text`` as a safe file-name part: runs of other characters become ``-``, at most
+    60 characters, never empty, never a hidden or parent name.
+
+    >>> slug("My project: v2/../x")
+    'My-project-v2-..-x'
+    >>> slug("..")
+    'project'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or fallback
+
+
+ResolvePath = Callable[[str, Path], str]
+
+
+def relative_to_file(cell: str, base: Path) -> str:
+    """The default path rule: absolute paths as written, relative ones from ``base``."""
+    path = Path(cell)
+    return str(path if path.is_absolute() else base / path)

@@ -30,7 +30,7 @@ _EXPORTS = {
     "win_probability": "model.scoring",
     "open_image": "model.preprocess",
     "to_pixel_values": "model.preprocess",
-    "ImageReadError": "model.preprocess",
+    "ImageReadError": "common.images",
 }
 __all__ = sorted(_EXPORTS)
 

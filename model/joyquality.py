@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import SiglipConfig, SiglipVisionConfig, SiglipVisionModel
 
+from common.contracts import DEFAULT_MODEL_ID
 from model.checkpoint import (
     CALIBRATION_NAME,
     WEIGHTS_NAME,
@@ -36,7 +37,6 @@ from model.checkpoint import (
     read_state_dict,
     resolve,
 )
-from ranker.contracts import DEFAULT_MODEL_ID
 
 if TYPE_CHECKING:
     from model.calibrate import Calibration
@@ -59,7 +59,7 @@ _TEXT = {"vocab_size": 256000}
 
 
 def tiny_config(image_size: int = 32) -> SiglipConfig:
-    """A few-hundred-parameter SigLIP for tests (REFERENCE §1); image_size % 16 == 0."""
+    """A few-hundred-parameter SigLIP for tests (docs/joyquality.md); image_size % 16 == 0."""
     if image_size <= 0 or image_size % 16:
         raise ValueError(f"image_size must be a positive multiple of 16, got {image_size}")
     vision = dict(

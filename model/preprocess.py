@@ -18,32 +18,17 @@ Example::
 
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from common.images import decode, to_rgb
 
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
-
-
-class ImageReadError(ValueError):
-    """An image could not be decoded; the message names the file and the reason."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"cannot read image {name!r}: {reason}")
-        self.name = name
-        self.reason = reason
-
-
-def _describe(source: str | Path | bytes) -> str:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return f"<{len(source)} bytes>"
-    return str(source)
 
 
 def open_image(
@@ -51,46 +36,17 @@ def open_image(
 ) -> Image.Image:
     """Decode an image file or its bytes into an upright RGB PIL image.
 
-    The whole image is decoded here (not lazily) so truncated files fail now, with
-    their name, instead of later inside a batch. Pillow's decompression-bomb limit
-    (``Image.MAX_IMAGE_PIXELS``) is honoured: larger images raise ``ImageReadError``.
+    The decoding is :func:`common.images.decode` (full decode, so truncated files fail
+    now with their name instead of later inside a batch; the studio's one
+    decompression-bomb limit; EXIF orientation), then upstream's ``convert("RGB")``.
 
     name: how to call the image in error messages (defaults to the path).
     draft_size: opt-in fast path for large JPEGs: let libjpeg decode at 1/2, 1/4 or
         1/8 scale while both sides stay >= draft_size (the model's input size). Several
         times faster on camera photos; pixels then differ slightly from upstream's.
     """
-    label = name or _describe(source)
-    try:
-        fp = (
-            io.BytesIO(bytes(source))
-            if isinstance(source, bytes | bytearray | memoryview)
-            else source
-        )
-        with warnings.catch_warnings():
-            # Above the limit Pillow warns, above twice the limit it raises: treat both as errors.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(fp) as img:
-                if draft_size and img.format == "JPEG":
-                    img.draft("RGB", (draft_size, draft_size))
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                if img.mode == "P" and "transparency" in img.info:
-                    img = img.convert("RGBA")  # same colours as upstream, without Pillow's warning
-                return img.convert("RGB")
-    except FileNotFoundError:
-        raise ImageReadError(label, "file not found") from None
-    except IsADirectoryError:
-        raise ImageReadError(label, "is a directory") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(label, "not an image (unknown format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(label, f"too large (decompression-bomb limit): {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Truncated or corrupt data (OSError), broken headers (SyntaxError/ValueError).
-        raise ImageReadError(
-            label, f"corrupt or unsupported ({type(exc).__name__}: {exc})"
-        ) from None
+    img, _ = decode(source, name, draft_size=draft_size)
+    return to_rgb(img)
 
 
 def resize_squash(img: Image.Image, size: int) -> Image.Image:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.contracts import SCORE_COLUMNS
+from common.contracts import SCORE_COLUMNS
 
 
 def rows_table(rows: list[dict]):

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from ranker.contracts import DEFAULT_MODEL_ID
+from common.contracts import DEFAULT_MODEL_ID
 
 log = logging.getLogger("model.score")
 BUCKET_METHODS = ("auto", "sigmoid", "equal_width", "quantile", "none")

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from common.contracts import SCORE_COLUMNS
+from common.images import ImageReadError
 from common.maths import sigmoid
-from model.preprocess import ImageReadError, normalize, open_image, to_uint8_tensor
-from ranker.contracts import SCORE_COLUMNS
+from model.preprocess import normalize, open_image, to_uint8_tensor
 
 # One image to score: a path, or (name, encoded bytes or a path) for uploads and Hub
 # datasets; the name is what the score table shows.

@@ -230,7 +230,7 @@ def merge_parts(parts_dir: Path, out: Path, calibration=None, metadata: dict | N
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from ranker.contracts import SCORE_COLUMNS
+    from common.contracts import SCORE_COLUMNS
 
     types = (pa.string(), pa.float64(), pa.string(), pa.string())  # path, score, bucket, error
     schema = pa.schema(list(zip(SCORE_COLUMNS, types, strict=True)))

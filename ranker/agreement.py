@@ -2,7 +2,7 @@
 
 A labeler's agreement is the share of their decided votes whose winner the *other*
 labelers' consensus also puts above the loser. The consensus is a Bradley-Terry
-refit (:func:`ranker.btfit.bt_fit`, the project's ``refit`` order) of everyone
+refit (:func:`common.maths.bt_fit`, the project's ``refit`` order) of everyone
 else's non-undone votes, so a labeler never agrees with themselves: a labeler who
 cast most of the votes of a project would otherwise be scored largely against their
 own choices, and a careless one would look careful.
@@ -40,7 +40,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ranker.btfit import bt_fit
+from common.maths import bt_fit
 
 DEFAULT_MAX_LABELERS = 20
 """Leave-one-out refits per call: enough for a team, bounded for a crowd."""

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     exp.add_argument("--order", choices=LEADERBOARD_ORDERS, default=None, help=_ORDER_HELP)
 
+    nxt = sub.add_parser(
+        "pairs", help="a labeler's open pairs, the one to answer first, then the look-ahead"
+    )
+    nxt.add_argument("name")
+    nxt.add_argument("--labeler", required=True, help="who answers (votes are recorded so)")
+
     board = sub.add_parser("leaderboard", help="print the leaderboard")
     board.add_argument("name")
     board.add_argument("--top", type=int, default=20)
@@ -69,18 +75,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(project, fmt: str, order: str) -> str:
-    from ranker import exchange
+    from prefdata import imageranker_csv, project_json
 
     return {
-        "json": lambda: exchange.export_json(project, order),
-        "csv": lambda: exchange.export_csv(project, order),
-        "rankings": lambda: exchange.export_ir_rankings(project),
-        "comparisons": lambda: exchange.export_ir_comparisons(project),
+        "json": lambda: project_json.export_json(project, order),
+        "csv": lambda: project_json.export_csv(project, order),
+        "rankings": lambda: imageranker_csv.export_ir_rankings(project),
+        "comparisons": lambda: imageranker_csv.export_ir_comparisons(project),
     }[fmt]()
 
 
 def run(args: argparse.Namespace) -> int:
-    from ranker import exchange
+    from prefdata import imageranker_csv, project_json
     from ranker.service import Studio
 
     studio = Studio(args.db)
@@ -99,12 +105,16 @@ def run(args: argparse.Namespace) -> int:
             else:
                 project = studio.project(args.name)
             print(project.add_folder(args.folder, recursive=args.recursive).summary())
+        elif args.command == "pairs":
+            pairs, _ = studio.project(args.name).lookahead(args.labeler)
+            for m in pairs:
+                print(f"{m.pair_id}\t{m.left.path}\t{m.right.path}")
         elif args.command == "import-ir":
             text = _read(args.csv)
-            counts = exchange.import_ir_comparisons(studio.project(args.name), text)
+            counts = imageranker_csv.import_ir_comparisons(studio.project(args.name), text)
             print(f"imported {counts['votes']} votes, {counts['excluded']} exclusions")
         elif args.command == "import-json":
-            project = exchange.import_json(studio, _read(args.json), args.name)
+            project = project_json.import_json(studio, _read(args.json), args.name)
             print(
                 f"created {project.name}: {len(project.images)} images, "
                 f"{project.ratings.pool.n_votes} votes"

@@ -31,14 +31,5 @@ class DuplicateVoteError(StudioError):
     """The pair was already answered: a double click or key repeat, counted once."""
 
 
-class ImageReadError(StudioError):
-    """A file that does not decode as an image; names the file and the reason."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
-        self.name = name
-        self.reason = reason
-
-
 class ImportFormatError(StudioError):
     """A CSV/JSON file that does not have the expected layout."""

@@ -1,7 +1,8 @@
 """Image intake: folders, file lists and zips, every file validated by decoding it.
 
-Each file is decoded in full (so truncated files are caught), under Pillow's
-decompression-bomb limit, with EXIF orientation applied to the reported size.
+Each file is decoded in full by :func:`common.images.decode` (so truncated files are
+caught), under its one decompression-bomb limit, with EXIF orientation applied to the
+reported size.
 Unreadable files come back in :attr:`IntakeReport.rejected` with their reason;
 nothing is dropped silently. Ids are content hashes, so a moved folder keeps its
 history and duplicates are found whatever their names.
@@ -11,19 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from common.archive import ArchiveError
 from common.archive import extract_zip as archive_extract
-from ranker.errors import ImageReadError, StudioError
+from common.images import ImageReadError, decode
+from ranker.errors import StudioError
 
 CONTEXT_FILES = ("context.txt", "context.json")
-MAX_PIXELS = 50_000_000  # per image; larger files are rejected as decompression bombs
 MAX_ZIP_BYTES = 4 * 1024**3
 UID_CHARS = 16
 
@@ -65,43 +63,13 @@ def content_uid(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:UID_CHARS]
 
 
-def decode_image(data: bytes, name: str) -> tuple[Image.Image, str]:
-    """Decode fully (first frame of an animation), EXIF-transposed; raise ImageReadError."""
-    if not data:
-        raise ImageReadError(name, "empty file (0 bytes)")
-    import io
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format or "unknown"
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageReadError(
-                        name,
-                        f"too large ({img.width}x{img.height} pixels; the limit is "
-                        f"{MAX_PIXELS:,} pixels)",
-                    )
-                img.seek(0)
-                img.load()
-                return ImageOps.exif_transpose(img), fmt
-        except ImageReadError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageReadError(name, f"too large to decode safely ({exc})") from exc
-        except UnidentifiedImageError as exc:
-            raise ImageReadError(name, "not an image (unknown file format)") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageReadError(name, f"corrupt or truncated image ({exc})") from exc
-
-
 def inspect_file(path: Path, context: str | None = None) -> ImageInfo:
     """Read and validate one file; raise ImageReadError naming it."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageReadError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
-    img, fmt = decode_image(data, str(path))
+    img, fmt = decode(data, str(path))
     return ImageInfo(
         uid=content_uid(data),
         path=str(path.resolve()),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.contracts import TIE
 from common.paths import inside
-from ranker.contracts import TIE
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
 from ranker.ratings import RatingConfig, Ratings

@@ -77,7 +77,7 @@ def leaderboard_rows(
     if order == "refit" and fitted is not None:
         keys["refit"] = fitted
     elif order == "refit":
-        from ranker.btfit import bt_fit
+        from common.maths import bt_fit
 
         first, second, result = pool.history()
         keys["refit"] = bt_fit(pool.n, first, second, result)[0]

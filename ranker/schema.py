@@ -72,9 +72,60 @@ CREATE TABLE IF NOT EXISTS assignments (
     left_uid TEXT NOT NULL,
     right_uid TEXT NOT NULL,
     issued_at REAL NOT NULL,
-    PRIMARY KEY (project_id, labeler)
+    slot INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, labeler, slot)
 );
 """
+"""``assignments.slot``: a labeler's look-ahead slot (0 = the pair on screen, 1.. the
+pairs preloaded after it; :data:`ranker.session.LOOKAHEAD`)."""
+
+LEGACY_SLOT_MARK = "#next"
+"""How databases before the ``slot`` column named look-ahead slots: the labeler
+``alice`` held slot 1 as ``alice#next`` and slot k as ``alice#nextk``. Only
+:func:`migrate` reads it; no labeler name may contain ``#`` (:mod:`ranker.labelers`)."""
+
+
+def legacy_slot(key: str) -> tuple[str, int]:
+    """(labeler, slot) of an old assignment key.
+
+    >>> legacy_slot("alice#next"), legacy_slot("alice#next2"), legacy_slot("alice")
+    (('alice', 1), ('alice', 2), ('alice', 0))
+    """
+    holder, mark, rest = key.partition(LEGACY_SLOT_MARK)
+    if not mark:
+        return key, 0
+    return holder, int(rest) if rest.isdigit() else 1
+
+
+def migrate(db: sqlite3.Connection) -> bool:
+    """Bring a database made before the ``slot`` column up to date; True if it changed.
+
+    The old ``assignments`` table (open pairs: short-lived, never votes) is rebuilt
+    with each look-ahead key split into labeler and slot; skips recorded under a slot
+    key get their labeler's name. Votes are not touched (they always carried the real
+    name). Runs in the caller's transaction, so it happens entirely or not at all.
+    """
+    columns = {r[1] for r in db.execute("PRAGMA table_info(assignments)")}
+    if "slot" in columns:
+        return False
+    rows = db.execute(
+        "SELECT project_id, labeler, pair_id, left_uid, right_uid, issued_at FROM assignments"
+    ).fetchall()
+    db.execute("ALTER TABLE assignments RENAME TO assignments_before_slots")
+    start = SCHEMA.index("CREATE TABLE IF NOT EXISTS assignments")
+    db.execute(SCHEMA[start : SCHEMA.index(");", start) + 2])  # not executescript: it commits
+    for project_id, key, pair_id, left, right, issued in rows:
+        labeler, slot = legacy_slot(key)
+        db.execute(
+            "INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,?,?)",
+            (project_id, labeler, pair_id, left, right, issued, slot),
+        )
+    db.execute("DROP TABLE assignments_before_slots")
+    for skip_id, key in db.execute(
+        "SELECT id, labeler FROM skips WHERE labeler LIKE ?", (f"%{LEGACY_SLOT_MARK}%",)
+    ).fetchall():
+        db.execute("UPDATE skips SET labeler = ? WHERE id = ?", (legacy_slot(key)[0], skip_id))
+    return True
 
 
 @dataclass(frozen=True)

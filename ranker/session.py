@@ -1,7 +1,8 @@
 """The labeling flow of one project: hand out pairs, record votes and skips, undo.
 
-Each labeler has one open pair (an assignment in the vote log) until it is
-answered or skipped; a pair handed to one labeler is kept from the others for
+Each labeler holds up to ``LOOKAHEAD`` open pairs (assignments in the vote log, one
+per look-ahead slot) until they are answered or skipped: the oldest is the one to
+answer now, the others let a client preload their images (:meth:`ProjectSession.lookahead`); a pair handed to one labeler is kept from the others for
 ``RESERVE_SECONDS``; open pairs left behind expire after ``OPEN_PAIR_MAX_AGE``. A
 vote is durable in SQLite before the ratings move, and undo marks the vote and
 rewinds the ratings exactly (:meth:`ProjectSession._rewind`).
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.contracts import OUTCOMES, RIGHT, TIE
+from common.contracts import OUTCOMES, RIGHT, TIE
 from ranker.errors import DuplicateVoteError, StudioError, UnknownPairError
+from ranker.lookahead import OpenPair, OpenPairs
 from ranker.project_state import ProjectState
 from ranker.store import Assignment, ImageRow, NewVote, ProjectRow, Store, VoteRow
 
@@ -27,22 +29,10 @@ ones are deleted (on load, then at most every ``OPEN_PAIR_SWEEP_EVERY`` seconds 
 ``next_pair``) and a labeler who comes back later gets a fresh pair."""
 OPEN_PAIR_SWEEP_EVERY = 3600.0
 LOOKAHEAD = 3
-"""Open pairs one labeler may hold at once: the one on screen and two looked ahead, so
-a client can preload the next images. Slot 0 is stored under the labeler's name,
-slot k under ``slot_name(labeler, k)``; only this module spells that encoding."""
-_SLOT_MARK = "#next"
-
-
-def slot_name(labeler: str, slot: int) -> str:
-    """The assignment key of a labeler's look-ahead ``slot`` (0 = the current pair)."""
-    if not 0 <= slot < LOOKAHEAD:
-        raise StudioError(f"look-ahead slot must be 0..{LOOKAHEAD - 1}, not {slot}")
-    return labeler if slot == 0 else f"{labeler}{_SLOT_MARK}{'' if slot == 1 else slot}"
-
-
-def slot_holder(key: str) -> str:
-    """The labeler an assignment key belongs to (inverse of :func:`slot_name`)."""
-    return key.split(_SLOT_MARK, 1)[0]
+"""Open pairs one labeler may hold at once (look-ahead slots 0..2, the ``slot`` column
+of ``assignments``): the one to answer and two looked ahead, so a client can preload
+the next images. The price: a pair is chosen up to two votes before it is shown
+(negligible with several labelers, each already out of step)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +52,9 @@ class ProjectSession(ProjectState):
     def __init__(self, store: Store, row: ProjectRow) -> None:
         self.clock = time.time  # when pairs are issued and expire; tests may replace it
         self._rng = np.random.default_rng(row.id)
-        self._reserved: dict[tuple[int, int], tuple[str, float]] = {}
+        # pair -> (labeler, slot, until): kept from everyone else, and from other slots
+        self._reserved: dict[tuple[int, int], tuple[str, int, float]] = {}
+        self._open = OpenPairs()  # mirror of the open pairs: no query per vote
         self._previous: dict[str, tuple[int, int]] = {}
         self._next_sweep = 0.0
         super().__init__(store, row)
@@ -70,17 +62,20 @@ class ProjectSession(ProjectState):
         self._restore_reservations()
 
     # --- pairs ------------------------------------------------------------------------
-    def next_pair(self, labeler: str) -> Matchup | None:
-        """The pair this labeler should answer: the one already shown, else a new one."""
+    def next_pair(self, labeler: str, slot: int = 0) -> Matchup | None:
+        """The pair in this labeler's look-ahead ``slot`` (0 by default): the one already
+        handed out there, else a new one (None when nothing is left to compare)."""
         labeler = _labeler(labeler)
+        if not isinstance(slot, int) or not 0 <= slot < LOOKAHEAD:
+            raise StudioError(f"look-ahead slot must be 0..{LOOKAHEAD - 1}, not {slot!r}")
         with self._lock:
             now = self.clock()
             self._expire_open_pairs(now)
-            current = self.store.assignments(self.row.id).get(labeler)
+            current = self.store.assignments(self.row.id, labeler).get((labeler, slot))
             if current and self._still_valid(current, now):
                 return self._matchup(current)
-            self._reserved = {k: v for k, v in self._reserved.items() if v[1] > now}
-            avoid = {k for k, (who, _) in self._reserved.items() if who != labeler}
+            self._reserved = {k: v for k, v in self._reserved.items() if v[2] > now}
+            avoid = {k for k, (who, s, _) in self._reserved.items() if (who, s) != (labeler, slot)}
             if labeler in self._previous:
                 avoid.add(self._previous[labeler])
             pair = self.selector.next_pair(self.ratings.pool, self._rng, avoid)
@@ -88,20 +83,51 @@ class ProjectSession(ProjectState):
                 return None
             i, j = (pair[1], pair[0]) if self._rng.random() < 0.5 else pair
             assignment = Assignment(uuid.uuid4().hex, self.images[i].uid, self.images[j].uid, now)
-            self.store.assign(self.row.id, labeler, assignment)
-            self._reserved[_key(i, j)] = (labeler, now + RESERVE_SECONDS)
+            self.store.assign(self.row.id, labeler, assignment, slot)
+            self._reserved[_key(i, j)] = (labeler, slot, now + RESERVE_SECONDS)
+            self._open.put(self.name, labeler, OpenPair.of(assignment, slot))
             return self._matchup(assignment)
+
+    def lookahead(self, labeler: str, fill: int = LOOKAHEAD) -> tuple[list[Matchup], int]:
+        """The labeler's open pairs, oldest (the one to answer now) first, after filling
+        empty slots until ``fill`` pairs are open; and how many slots are still empty.
+
+        A client shows the first pair and preloads the others' images; filling only
+        one ahead on the request path (``fill=2``) and the rest later keeps the pair
+        selector's slower draws off the labeler's path. Votes, skips and undo keep
+        the in-memory mirror exact, so this reads SQLite only on a labeler's first
+        call.
+        """
+        labeler = _labeler(labeler)
+        found, held = [], set()
+        for p in self._open.get(self.name, labeler, lambda: self._load_open(labeler)):
+            if self._still_valid(p, self.clock()):
+                found.append(self.matchup(p.pair_id, p.left_uid, p.right_uid))
+                held.add(p.slot)
+        missing = [s for s in range(LOOKAHEAD) if s not in held]
+        while len(found) < fill and missing:
+            m = self.next_pair(labeler, missing[0])
+            if m is None:
+                break
+            found.append(m)
+            missing.pop(0)
+        return found, len(missing)
+
+    def _load_open(self, labeler: str) -> list[OpenPair]:
+        issued = self.store.assignments(self.row.id, labeler)
+        return [OpenPair.of(a, slot) for (_, slot), a in issued.items()]
 
     def _restore_reservations(self) -> None:
         """Rebuild the reservations from the open pairs in the database (after a restart),
         so the pairs other labelers still hold are not handed out again."""
-        for key, a in self.store.assignments(self.row.id).items():
+        for (labeler, slot), a in self.store.assignments(self.row.id).items():
             i, j = self.index.get(a.left_uid), self.index.get(a.right_uid)
             if i is not None and j is not None:
-                self._reserved[_key(i, j)] = (key, a.issued_at + RESERVE_SECONDS)
+                self._reserved[_key(i, j)] = (labeler, slot, a.issued_at + RESERVE_SECONDS)
 
-    def _still_valid(self, a: Assignment, now: float) -> bool:
-        """Both images still in play, and not so old that a sweep may delete it."""
+    def _still_valid(self, a: Assignment | OpenPair, now: float) -> bool:
+        """Both images still in play, and not so old that a sweep may delete it (the
+        slot then gets a fresh pair)."""
         if a.issued_at <= now - OPEN_PAIR_MAX_AGE:
             return False
         i, j = self.index.get(a.left_uid), self.index.get(a.right_uid)
@@ -132,7 +158,7 @@ class ProjectSession(ProjectState):
             raise UnknownPairError("a pair id is the short text next_pair returned")
         found = self.store.find_assignment(self.row.id, pair_id)
         if found is not None:
-            if slot_holder(found[0]) != labeler:
+            if found[0] != labeler:
                 raise UnknownPairError(
                     f"pair {pair_id!r} was not handed to you; ask for your next pair"
                 )
@@ -155,6 +181,7 @@ class ProjectSession(ProjectState):
             raise StudioError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         labeler = _labeler(labeler)
         with self._lock:
+            self._open.drop_pair(self.name, pair_id, labeler)  # answered, or not open at all
             a = self._open_pair(pair_id, labeler)
             return self._record(
                 [
@@ -195,6 +222,7 @@ class ProjectSession(ProjectState):
     def skip(self, pair_id: str, labeler: str) -> None:
         labeler = _labeler(labeler)
         with self._lock:
+            self._open.drop_pair(self.name, pair_id, labeler)
             a = self._open_pair(pair_id, labeler)
             self.store.add_skip(self.row.id, pair_id, a.left_uid, a.right_uid, labeler)
             i, j = self.index[a.left_uid], self.index[a.right_uid]
@@ -216,6 +244,7 @@ class ProjectSession(ProjectState):
             self._rewind(last.id)
             self._previous.pop(labeler, None)
             self._reopen(labeler, last)
+            self._open.forget(self.name, labeler)
             return last
 
     def _reopen(self, labeler: str, vote: VoteRow) -> None:
@@ -231,14 +260,14 @@ class ProjectSession(ProjectState):
         if i is None or j is None or not (pool.active[i] and pool.active[j]):
             return
         now = self.clock()
-        open_pairs = self.store.assignments(self.row.id)
-        held = [a.issued_at for key, a in open_pairs.items() if slot_holder(key) == labeler]
-        replaced = open_pairs.get(labeler)
+        open_pairs = self.store.assignments(self.row.id, labeler)
+        held = [a.issued_at for a in open_pairs.values()]
+        replaced = open_pairs.get((labeler, 0))
         if replaced is not None:
             self._release(replaced)
         a = Assignment(uuid.uuid4().hex, vote.left_uid, vote.right_uid, min([now, *held]) - 1e-3)
-        self.store.assign(self.row.id, labeler, a)
-        self._reserved[_key(i, j)] = (labeler, now + RESERVE_SECONDS)
+        self.store.assign(self.row.id, labeler, a, 0)
+        self._reserved[_key(i, j)] = (labeler, 0, now + RESERVE_SECONDS)
 
     def _release(self, a: Assignment) -> None:
         """Let other labelers have the pair of a dropped open pair again."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ranker.contracts import DEFAULT_INSTRUCTION, OUTCOMES
+from common.contracts import DEFAULT_INSTRUCTION, OUTCOMES
 from ranker.errors import DuplicateVoteError, StudioError, UnknownProjectError
 from ranker.schema import (
     SCHEMA,
@@ -26,6 +26,7 @@ from ranker.schema import (
     NewVote,
     ProjectRow,
     VoteRow,
+    migrate,
     vote_from_record,
 )
 from ranker.sqlite_db import Database
@@ -47,6 +48,8 @@ class Store(Database):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, SCHEMA)
+        with self.transaction() as db:
+            migrate(db)
 
     # --- projects ---------------------------------------------------------------------
     def create_project(
@@ -254,12 +257,15 @@ class Store(Database):
         return [(r[0], r[1], r[2]) for r in rows]
 
     # --- assignments (the pair each labeler is looking at) ----------------------------
-    def assign(self, project_id: int, labeler: str, a: Assignment) -> None:
-        """Record the pair a labeler is shown; not fsynced (a lost one is just re-drawn)."""
+    def assign(self, project_id: int, labeler: str, a: Assignment, slot: int = 0) -> None:
+        """Record the pair a labeler holds in look-ahead ``slot``; not fsynced (a lost one
+        is just re-drawn)."""
         with self.transaction(durable=False) as db:
             db.execute(
-                "INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,?)",
-                (project_id, labeler, a.pair_id, a.left_uid, a.right_uid, a.issued_at),
+                "INSERT OR REPLACE INTO assignments"
+                "(project_id, labeler, pair_id, left_uid, right_uid, issued_at, slot)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (project_id, labeler, a.pair_id, a.left_uid, a.right_uid, a.issued_at, slot),
             )
 
     def delete_open_pairs(self, project_id: int, issued_before: float) -> int:
@@ -275,9 +281,15 @@ class Store(Database):
             )
             return cur.rowcount
 
-    def assignments(self, project_id: int) -> dict[str, Assignment]:
-        rows = self._query("SELECT * FROM assignments WHERE project_id = ?", (project_id,))
-        return {r["labeler"]: Assignment.from_db(r) for r in rows}
+    def assignments(
+        self, project_id: int, labeler: str | None = None
+    ) -> dict[tuple[str, int], Assignment]:
+        """Open pairs by (labeler, slot); only ``labeler``'s when given."""
+        sql, params = "SELECT * FROM assignments WHERE project_id = ?", [project_id]
+        if labeler is not None:
+            sql, params = sql + " AND labeler = ?", [project_id, labeler]
+        rows = self._query(sql, params)
+        return {(r["labeler"], r["slot"]): Assignment.from_db(r) for r in rows}
 
     def find_assignment(self, project_id: int, pair_id: str) -> tuple[str, Assignment] | None:
         rows = self._query(

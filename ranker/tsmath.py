@@ -2,7 +2,7 @@
 
 The ``trueskill`` package runs a factor graph per call (about 0.3 ms). For two
 players that graph has one difference factor, so its fixed point has a closed form
-(REFERENCE §2). Writing it on arrays lets a pair sampler score thousands of
+(derived in docs/pair-selection.md). Writing it on arrays lets a pair sampler score thousands of
 hypothetical votes in one call and lets the simulator rate millions of votes fast,
 while staying within ~1e-6 of ``trueskill.TrueSkill.rate_1vs1``.
 

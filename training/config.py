@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ranker.contracts import DEFAULT_MODEL_ID
+from common.contracts import DEFAULT_MODEL_ID
 
 SCHEDULERS = ("onecycle", "cosine", "linear", "constant")
 TRAIN_MODES = ("head", "full")
@@ -221,7 +221,7 @@ class TrainConfig:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-# Upstream's experience (REFERENCE.md §1): a personal set of a few thousand pairs learns
+# Upstream's experience (docs/joyquality.md): a personal set of a few thousand pairs learns
 # and overfits quickly; head-only onecycle at a high rate works best. The full recipe is
 # the base run's (lr 2e-5, cosine, warmup), shortened to a personal-sized budget.
 PRESETS: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ Three sources end in the same :class:`PreferenceData`:
 
 - a JoyQuality JSON file (``{"train": [[winner, loser, 1], ...], "test": [...]}``);
 - a dataset published by the Dataset tab (local Parquet folder or Hub id): a ``pairs``
-  table with ``train``/``test`` splits and an ``images`` table (``ranker.contracts``);
+  table with ``train``/``test`` splits and an ``images`` table (``common.contracts``);
 - a ranking project, written as that same layout first (``training.sources``).
 
 Published tables are read by :mod:`training.published`; images stay in their Parquet
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from common import joyquality_json as jq
-from common.joyquality_json import ResolvePath, relative_to_file
+from common.paths import ResolvePath, relative_to_file
+from prefdata import joyquality_json as jq
 from training.metrics import bradley_terry_fit
 
 HUMAN_RANKING_BT = "Bradley-Terry fit of the test pairs"
@@ -216,7 +216,7 @@ def _label(value: Any, where: str) -> float:
 def read_json_pairs(
     path: str | Path, resolve_path: ResolvePath = relative_to_file
 ) -> PreferenceData:
-    """Read a JoyQuality JSON file (:mod:`common.joyquality_json`, shared with the import).
+    """Read a JoyQuality JSON file (:mod:`prefdata.joyquality_json`, shared with the import).
 
     Labels as upstream means them: 1 the first image won, -1 the second; 0.5 is our tie;
     anything else is refused naming the row. Relative paths are read from the file's

@@ -2,7 +2,7 @@
 
 Two layouts are read the same way:
 
-- ours (``ranker.preference_dataset``): pair rows hold image uids only
+- ours (``prefdata.ours``): pair rows hold image uids only
   (``data/{train,test}-*.parquet``) and every image is stored once in the ``images``
   table (``images/*.parquet``);
 - older or Pick-a-Pic-style datasets: each pair row embeds ``image_0``/``image_1``.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.joyquality_json import ResolvePath, relative_to_file
+from common.paths import ResolvePath, relative_to_file
 from training.data import (
     HUMAN_RANKING_BT,
     DataError,
@@ -35,7 +35,7 @@ from training.data import (
 )
 
 PAIRS_SPLITS = ("train", "test")
-TABLE_DIRS = ("images", "votes")  # not pair tables (ranker.dataset.CONFIG_DIRS)
+TABLE_DIRS = ("images", "votes")  # not pair tables (prefdata.tables.CONFIG_DIRS)
 NEEDED = ("image_0_uid", "image_1_uid", "label_0")
 
 

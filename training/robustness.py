@@ -3,7 +3,7 @@
 Each test image gives one (clean, damaged) pair; a model passes a pair when the clean
 image scores higher. Upstream's JoyQuality keeps more than 98% on both; a model that
 forgot what quality is (or sees too few pixels) drops to 80-90%. The corruptions follow
-REFERENCE.md §1 and are seeded per image, so every evaluation sees the same pairs.
+upstream recipe (docs/joyquality.md) and are seeded per image, so every evaluation sees the same pairs.
 
 Example::
 

@@ -2,7 +2,7 @@
 
 ``data_kind`` picks the reader: a JoyQuality JSON file, a published dataset (a local
 folder of Parquet files or a Hub dataset id), or a ranking project, which
-``ranker.hub`` writes as that same layout (streamed, images once) before it is read.
+``prefdata.hub`` writes as that same layout (streamed, images once) before it is read.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def snapshot_project(
     votes arrived in the meantime.
     """
     try:
-        from ranker import hub
+        from prefdata import hub
     except ImportError as exc:
-        raise DataError(f"project source needs ranker.hub ({exc})") from None
+        raise DataError(f"project source needs prefdata.hub ({exc})") from None
     from ranker.errors import StudioError
 
     try:

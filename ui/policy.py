@@ -64,27 +64,27 @@ ROLES: dict[str, Role] = {
     "training_stop": OWNER,
     # --- page events (private: the page calls them, scripts should not) -------------------
     "policy.prefill_token": ANYONE,  # copies ?token= from the login URL into the box
-    "ranking_tab.on_load": ANYONE,
-    "ranking_tab.on_name": ANYONE,
-    "ranking_tab.after_name": LABELER,
-    "ranking_tab.on_project": LABELER,
-    "ranking_tab.answer": LABELER,
-    "ranking_panels.load": ANYONE,
-    "ranking_panels.on_create": OWNER,
-    "ranking_owner.on_settings": OWNER,
-    "ranking_owner.on_save": OWNER,
-    "ranking_owner.exclude": OWNER,
-    "ranking_owner.on_stats": OWNER,
-    "ranking_owner.on_export": OWNER,
-    "ranking_owner.on_delete": OWNER,
-    "dataset_tab.on_refresh": ANYONE,
-    "dataset_tab.on_backup_status": ANYONE,
-    "training_tab.on_preset": ANYONE,
-    "training_tab.on_refresh_projects": ANYONE,
-    "training_tab.on_start": OWNER,
-    "training_tab.on_stop": OWNER,
-    "training_tab.refresh": ANYONE,
-    "training_tab.restore_form": ANYONE,  # page load; fills the form for the owner only
+    "ranking.tab.on_load": ANYONE,
+    "ranking.tab.on_name": ANYONE,
+    "ranking.tab.after_name": LABELER,
+    "ranking.tab.on_project": LABELER,
+    "ranking.tab.answer": LABELER,
+    "ranking.panels.load": ANYONE,
+    "ranking.panels.on_create": OWNER,
+    "ranking.owner.on_settings": OWNER,
+    "ranking.owner.on_save": OWNER,
+    "ranking.owner.exclude": OWNER,
+    "ranking.owner.on_stats": OWNER,
+    "ranking.owner.on_export": OWNER,
+    "ranking.owner.on_delete": OWNER,
+    "dataset.tab.on_refresh": ANYONE,
+    "dataset.tab.on_backup_status": ANYONE,
+    "training.tab.on_preset": ANYONE,
+    "training.tab.on_refresh_projects": ANYONE,
+    "training.tab.on_start": OWNER,
+    "training.tab.on_stop": OWNER,
+    "training.tab.refresh": ANYONE,
+    "training.tab.restore_form": ANYONE,  # page load; fills the form for the owner only
 }
 
 
@@ -105,6 +105,17 @@ class Caller:
 
     owner: bool
     username: str | None = None
+
+
+def uploaded_path(f) -> str:
+    """The path of a file the caller uploaded with the request; anything else (a path
+    typed by a hostile client, a file elsewhere on the server) is refused."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    path = f.get("path") if isinstance(f, dict) else str(f)
+    if not path or not is_in_or_equal(path, get_upload_folder()):
+        raise Denied("files must be uploaded with the request (gradio_client handle_file)")
+    return path
 
 
 def username(profile) -> str | None:
@@ -149,12 +160,13 @@ def require(ctx: StudioContext, event: str, token: str | None = None, profile=No
 
 
 def event_key(block_fn) -> str:
-    """The name an event has in :data:`ROLES`: its API name, or ``module.function``."""
+    """The name an event has in :data:`ROLES`: its API name, or ``module.function`` with
+    the module's path below ``ui`` (``ranking.tab.on_load``)."""
     if block_fn.api_visibility != "private" and block_fn.api_name:
         return str(block_fn.api_name)
     fn = getattr(block_fn.fn, "__wrapped__", block_fn.fn)
     module = getattr(fn, "__module__", "") or ""
-    return f"{module.rsplit('.', 1)[-1]}.{getattr(fn, '__name__', '?')}"
+    return f"{module.removeprefix('ui.')}.{getattr(fn, '__name__', '?')}"
 
 
 def audit(demo: gr.Blocks) -> list[str]:

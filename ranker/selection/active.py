@@ -1,6 +1,6 @@
 """The ``active`` strategy: sort while labelers agree with themselves, else refit EIG.
 
-Two regimes need opposite pair selection (REFERENCE §2). Consistent labelers are
+Two regimes need opposite pair selection (measured in docs/pair-selection.md). Consistent labelers are
 best served by sorting (quicksort buckets plus transitivity); noisy ones by choosing
 the pair with the largest expected information gain on a Bradley-Terry refit of all
 votes, which re-examines close pairs instead of trusting one noisy split. ``active``
@@ -34,7 +34,7 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.btfit import BT_PROBIT_BETA
+from common.maths import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
 from ranker.selection.imageranker import SmartShuffleSelector

@@ -1,6 +1,6 @@
 """Image Ranker's pair modes (smart shuffle, auto-shuffle, elimination), random, Rapidata.
 
-Reproduced from Image Ranker's behaviour (REFERENCE §2), without its O(N^2) queue:
+Reproduced from Image Ranker's behaviour (docs/pair-selection.md), without its O(N^2) queue:
 its smart shuffle sorts every unserved pair by ``|mu_a - mu_b| + 0.8 (count_a +
 count_b)`` (sigma unused) and serves from the front; we find the front of that order
 directly with a window over the mu-sorted items (:func:`smart_shuffle_front`), which

@@ -1,6 +1,6 @@
 """The Bradley-Terry refit as pair selection and ranking use it: fresh, cheap, off the request path.
 
-A full refit of all votes (``ranker.btfit``) takes about 0.7 s at 100,000 images, so
+A full refit of all votes (``common.maths``) takes about 0.7 s at 100,000 images, so
 no pick, vote or leaderboard view may wait for one. :class:`RefitModel` keeps the
 last finished refit and moves the two items of every later vote by the closed-form
 Gaussian update, which costs microseconds. Refits happen at fixed vote counts
@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from ranker.btfit import BT_PROBIT_BETA, bt_fit
+from common.maths import BT_PROBIT_BETA, bt_fit
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key
 from ranker.tsmath import rate

@@ -2,7 +2,8 @@
 
 With labelers who never contradict themselves, sorting structure beats any per-pair
 heuristic: every image in a bucket is compared with one pivot, and transitivity
-then orders whole buckets (REFERENCE §2). Anytime quality hinges on balanced
+then orders whole buckets (docs/pair-selection.md: 4.2 votes per image to tau 0.95
+with a noiseless labeler, against 6.6 for smart shuffle). Anytime quality hinges on balanced
 pivots (a random pivot resolves a third of a bucket's pairs per level, a median
 half), so each bucket first sorts a few *candidates* (its first members in a fixed
 hash order, about sqrt(size) of them) by binary insertion and takes their median.

@@ -7,7 +7,7 @@ import pytest
 from model import demo_model
 from model.joyquality import load_model
 from training.config import ConfigError
-from training.desk import TrainingDesk
+from ui.training.desk import TrainingDesk
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from common.contracts import SCORE_COLUMNS
 from model.inputs import UploadError, upload_items, zip_items
 from model.report import histogram, histogram_svg, summary_markdown, write_tables
-from ranker.contracts import SCORE_COLUMNS
 from tests.model.helpers import make_image
 
 
@@ -85,7 +85,7 @@ def test_building_the_tab_does_not_import_torch(tmp_path):
 
     code = (
         "import sys, gradio as gr, model; from ui.context import StudioContext; "
-        "from ui.scoring_tab import build_scoring_tab; "
+        "from ui.scoring.tab import build_scoring_tab; "
         f"ctx = StudioContext(data_dir={str(tmp_path)!r}); "
         "blocks = gr.Blocks(); blocks.__enter__(); build_scoring_tab(ctx); "
         "assert 'torch' not in sys.modules, 'torch imported'"

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from common.images import ImageReadError
 from model.preprocess import (
-    ImageReadError,
     batch_pixel_values,
     normalize,
     open_image,

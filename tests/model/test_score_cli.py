@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from common.contracts import SCORE_COLUMNS
 from model.joyquality import build_tiny_model, load_model
 from model.score import main
 from model.shards import done_keys, parts_dir_for, score_shard
 from model.sources import open_source
-from ranker.contracts import SCORE_COLUMNS
 from tests.model.helpers import make_folder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from common.contracts import SCORE_COLUMNS
 from model.calibrate import Calibration
 from model.joyquality import build_tiny_model
 from model.preprocess import batch_pixel_values
 from model.scoring import failed, score_images, win_probability
 from model.sources import walk_files
-from ranker.contracts import SCORE_COLUMNS
 from tests.model.helpers import make_folder
 
 

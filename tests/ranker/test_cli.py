@@ -32,3 +32,15 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "no project named 'missing'" in capsys.readouterr().err
     assert main(["--db", db, "create", "x", str(tmp_path / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_cli_pairs_shows_the_look_ahead_and_keeps_it(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    folder = make_images(tmp_path / "imgs", 6)[0].parent
+    assert main(["--db", db, "create", "cli", str(folder), "--strategy", "random"]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "pairs", "cli", "--labeler", "ann"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert len(first) == 3 and all(line.count("\t") == 2 for line in first)
+    assert main(["--db", db, "pairs", "cli", "--labeler", "ann"]) == 0
+    assert capsys.readouterr().out.splitlines() == first  # the same open pairs, from SQLite

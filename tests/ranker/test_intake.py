@@ -4,8 +4,10 @@ import zipfile
 import pytest
 from PIL import Image
 
-from ranker.errors import ImageReadError, StudioError
-from ranker.intake import MAX_PIXELS, content_uid, decode_image, extract_zip, intake_files
+from common.images import MAX_PIXELS, ImageReadError
+from common.images import decode as decode_image
+from ranker.errors import StudioError
+from ranker.intake import content_uid, extract_zip, intake_files
 
 from .helpers import make_images
 

@@ -122,16 +122,19 @@ def test_undo_hands_the_undone_pair_back_to_answer_again(project):
 
 
 def test_undone_pair_is_shown_before_look_ahead_pairs(project):
-    """Open pairs held under ``alice#next`` (look-ahead) were issued earlier; the undone
-    pair must still come first in issue order, so a look-ahead client shows it now."""
-    ahead = project.next_pair("alice#next")
+    """Open pairs in alice's look-ahead slot 1 were issued earlier; the undone pair must
+    still come first in issue order, so a look-ahead client shows it now."""
+    ahead = project.next_pair("alice", slot=1)
     shown = project.next_pair("alice")
     project.vote(shown.pair_id, "tie", "alice")
     project.undo("alice")
     held = project.store.assignments(project.row.id)
-    assert held["alice"].issued_at < held["alice#next"].issued_at
-    assert held["alice#next"].pair_id == ahead.pair_id
-    assert (held["alice"].left_uid, held["alice"].right_uid) == (shown.left.uid, shown.right.uid)
+    now, later = held[("alice", 0)], held[("alice", 1)]
+    assert now.issued_at < later.issued_at
+    assert later.pair_id == ahead.pair_id
+    assert (now.left_uid, now.right_uid) == (shown.left.uid, shown.right.uid)
+    pairs, _ = project.lookahead("alice")
+    assert pairs[0].pair_id == now.pair_id and pairs[1].pair_id == ahead.pair_id
 
 
 def test_undo_of_a_vote_on_an_excluded_image_opens_no_pair(project):
@@ -242,7 +245,7 @@ def test_stale_open_pairs_are_deleted_when_the_project_loads(project, tmp_path):
         project.row.id, "ghost", Assignment(ghost.pair_id, ghost.left.uid, ghost.right.uid, old)
     )
     reopened = Studio(tmp_path / "db" / "studio.db").project("demo")
-    assert set(reopened.store.assignments(reopened.row.id)) == {"alice"}
+    assert set(reopened.store.assignments(reopened.row.id)) == {("alice", 0)}
     with pytest.raises(UnknownPairError, match="ask for the next pair"):
         reopened.vote(ghost.pair_id, "left", "ghost")
     reopened.vote(reopened.next_pair("ghost").pair_id, "left", "ghost")
@@ -259,13 +262,13 @@ def test_open_pairs_are_swept_at_most_once_per_interval(project):
     bob = project.next_pair("bob")
     now[0] = start + 15 + OPEN_PAIR_MAX_AGE  # ghost's pair is too old, bob's is not yet
     project.next_pair("carol")  # first call after the load's sweep interval: sweeps
-    assert set(project.store.assignments(project.row.id)) == {"bob", "carol"}
+    assert set(project.store.assignments(project.row.id)) == {("bob", 0), ("carol", 0)}
     now[0] += OPEN_PAIR_SWEEP_EVERY / 2  # bob's pair is too old now, but no sweep is due
     project.next_pair("carol")
-    assert "bob" in project.store.assignments(project.row.id)
+    assert ("bob", 0) in project.store.assignments(project.row.id)
     now[0] += OPEN_PAIR_SWEEP_EVERY / 2
     project.next_pair("carol")
-    assert set(project.store.assignments(project.row.id)) == {"carol"}
+    assert set(project.store.assignments(project.row.id)) == {("carol", 0)}
     for labeler, pair in (("ghost", ghost), ("bob", bob)):
         with pytest.raises(UnknownPairError, match="ask for the next pair"):
             project.vote(pair.pair_id, "left", labeler)
@@ -274,7 +277,7 @@ def test_open_pairs_are_swept_at_most_once_per_interval(project):
 
 def test_an_expired_pair_is_not_handed_out_again(project):
     first = project.next_pair("alice")
-    issued = project.store.assignments(project.row.id)["alice"].issued_at
+    issued = project.store.assignments(project.row.id)[("alice", 0)].issued_at
     project.clock = lambda: issued + OPEN_PAIR_MAX_AGE - 1
     assert project.next_pair("alice").pair_id == first.pair_id
     project.clock = lambda: issued + OPEN_PAIR_MAX_AGE
@@ -300,3 +303,21 @@ def test_auto_order_is_the_strategys_own_ranking(studio, tmp_path):
     assert random_project.leaderboard("auto") == random_project.leaderboard("mu")
     with pytest.raises(StudioError, match="auto, conservative, mu, refit"):
         project.leaderboard("best")
+
+
+def test_look_ahead_is_part_of_the_service(project):
+    """Every caller (page, API, CLI) gets the same look-ahead: distinct pairs per slot,
+    oldest first, the voted one replaced, all of it back after a restart."""
+    pairs, missing = project.lookahead("alice", fill=2)
+    assert (len(pairs), missing) == (2, 1)
+    pairs, missing = project.lookahead("alice")
+    assert (len(pairs), missing) == (3, 0)
+    assert len({frozenset((m.left.uid, m.right.uid)) for m in pairs}) == 3
+    project.vote(pairs[0].pair_id, "left", "alice")
+    after, _ = project.lookahead("alice", fill=2)
+    assert [m.pair_id for m in after] == [pairs[1].pair_id, pairs[2].pair_id]
+    bob, _ = project.lookahead("bob")
+    taken = {frozenset((m.left.uid, m.right.uid)) for m in after}
+    assert not taken & {frozenset((m.left.uid, m.right.uid)) for m in bob}
+    with pytest.raises(StudioError, match="slot must be 0..2"):
+        project.next_pair("alice", slot=3)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from common.maths import bt_fit as ranker_bt_fit
 from common.maths import pair_accuracy, pair_credit, wilson_interval
 from common.maths import sigmoid as expit_sigmoid
 from model.calibrate import fit_calibration
-from ranker.btfit import bt_fit as ranker_bt_fit
 from training import metrics
 from training.loop import pair_credit_mean
 from training.losses import bt_loss

@@ -7,8 +7,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from ranker.preference_dataset import build_preference_dataset, export_embedded, save_parquet
-from tests.ranker.dataset_fixtures import voted_project
+from prefdata.ours import build_preference_dataset, save_parquet
+from prefdata.pickapic import export_embedded
+from tests.prefdata.fixtures import voted_project
 from training.batches import read_image
 from training.data import DataError, ParquetCell
 from training.sources import read_dataset

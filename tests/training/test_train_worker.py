@@ -35,8 +35,8 @@ def test_a_dead_process_is_reported(tmp_path):
 def test_thin_keeps_the_last_point_and_run_names_are_checked(tmp_path):
     import pytest
 
-    from training.desk import thin
     from training.worker import UnknownRunError
+    from ui.training.desk import thin
 
     rows = list(range(1001))
     out = thin(rows, 100)

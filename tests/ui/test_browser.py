@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import launch_app
 from tests.ui.helpers import corrupt, make_context, make_project
 from ui.demo import DEMO_PROJECT, ensure_demo_project
-from ui.ranking_tab import BUTTONS
+from ui.ranking.tab import BUTTONS
 
 pytestmark = pytest.mark.browser
 PAIR = "#ps-pair .ps-pair"

@@ -9,8 +9,9 @@ import json
 
 from gradio_client import Client
 
-from ranker import cli, exchange
-from ranker.dataset import build_tables
+from prefdata import imageranker_csv, project_json
+from prefdata.tables import build_tables
+from ranker import cli
 from ranker.results import DEFAULT_ORDER, default_order
 from tests.conftest import launch_app
 from tests.ui.helpers import make_context, make_project
@@ -30,8 +31,12 @@ def test_every_route_gives_the_default_order(tmp_path, capsys):
     path_to_uid = {img.path: img.uid for img in project.images}
 
     routes = {
-        "json export": [r["uid"] for r in json.loads(exchange.export_json(project))["leaderboard"]],
-        "csv export": [r["uid"] for r in csv.DictReader(io.StringIO(exchange.export_csv(project)))],
+        "json export": [
+            r["uid"] for r in json.loads(project_json.export_json(project))["leaderboard"]
+        ],
+        "csv export": [
+            r["uid"] for r in csv.DictReader(io.StringIO(project_json.export_csv(project)))
+        ],
     }
     images = build_tables(project).images
     routes["dataset images table"] = [r["uid"] for r in sorted(images, key=lambda r: r["rank"])]
@@ -56,7 +61,9 @@ def test_every_route_gives_the_default_order(tmp_path, capsys):
     for route, order in routes.items():
         assert order == expected, route
     # Image Ranker's own format keeps its meaning: ranked by mu
-    ir = exchange.export_ir_rankings(project).splitlines()[1:]
+    ir = imageranker_csv.export_ir_rankings(project).splitlines()[1:]
     by_mu = [r["uid"] for r in project.leaderboard("mu")]
-    shown_to_uid = {exchange.shown_paths(project)[path]: uid for path, uid in path_to_uid.items()}
+    shown_to_uid = {
+        imageranker_csv.shown_paths(project)[path]: uid for path, uid in path_to_uid.items()
+    }
     assert [shown_to_uid[line.split(",")[0]] for line in ir] == by_mu

@@ -40,10 +40,10 @@ def test_tau_against_known_levels():
 
 def test_progress_line_explains_confidence_and_scores_the_leaderboard_order(tmp_path):
     """One tau: the one of the order the leaderboard opens with, not another order."""
-    from ui.ranking_core import RankingDesk
-    from ui.ranking_panels import DEFAULT_ORDER
-    from ui.ranking_tab import progress_line
-    from ui.ranking_view import CONFIDENCE_HELP
+    from ui.ranking.desk import RankingDesk
+    from ui.ranking.panels import DEFAULT_ORDER
+    from ui.ranking.tab import progress_line
+    from ui.ranking.view import CONFIDENCE_HELP
 
     ctx = StudioContext(data_dir=tmp_path)
     ensure_demo_project(ctx)

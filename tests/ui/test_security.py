@@ -137,7 +137,7 @@ def test_api_never_reads_outside_the_allowed_roots(served):
         "create_project",
         ["x2", "", forged, "", "", "active", 0, "image_ranker", 0.5, "tok"],
     )
-    assert "event: error" in events  # Gradio refuses it; ui.ranking_api checks again
+    assert "event: error" in events  # Gradio refuses it; ui.ranking.api checks again
     names = [p["name"] for p in c.predict(api_name="/list_projects")]
     assert "x1" not in names and "x2" not in names
     pair = c.predict("sec", "t", "tok", api_name="/next_pair")

@@ -1,0 +1,1 @@
+"""The Dataset tab: publish, export, import and back up preference datasets."""

@@ -1,0 +1,1 @@
+"""The Ranking tab: labeling page, owner tools, API; one module per layer."""

@@ -1,0 +1,1 @@
+"""The Scoring tab: score folders with JoyQuality or a fine-tuned run."""

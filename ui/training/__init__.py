@@ -1,0 +1,1 @@
+"""The Training tab: start, watch and stop fine-tuning runs."""
