@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.btfit import bt_fit
+from common.maths import bt_fit
 from ranker.online_head import HeadFeatures, HeadPrior, OnlineHead, fit_head
 
 
