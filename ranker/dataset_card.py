@@ -95,13 +95,23 @@ seconds), `instruction`, `project`, `response_ms`.
 
 By image, so no test image appears in any training pair: {r.test_images} of the
 {r.voted_images} voted images ({r.test_fraction:.0%}, seed {r.seed}) are test images,
-drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept). The
+drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept).{_raised(r)} The
 `images` table's `split` column says where each image went; its `mu` and
 `conservative` give the human ranking of the test images.
 
 {_load(where, embedded)}
 """
     return "\n".join(yaml) + "\n" + body
+
+
+def _raised(r) -> str:
+    if not r.raised:
+        return ""
+    return (
+        f" The share was raised from the requested {r.requested_fraction:.0%} so that the "
+        f"test split keeps {r.test_pairs} pairs (the requested share kept "
+        f"{r.requested_test_pairs})."
+    )
 
 
 def _load(where: str, embedded: bool) -> str:
