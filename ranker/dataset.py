@@ -70,7 +70,8 @@ class SplitReport:
     test_fraction: float
     seed: int
     requested_fraction: float | None = None  # what was asked, when the split raised it
-    requested_test_pairs: int | None = None  # test pairs the requested share would keep
+    requested_test_pairs: int | None = None  # decisive test pairs the requested share kept
+    decisive_test_pairs: int | None = None  # test pairs that are not ties
 
     def summary(self) -> str:
         return (
@@ -86,7 +87,10 @@ class SplitReport:
 
     @property
     def usable_test(self) -> bool:
-        return self.test_pairs >= USABLE_TEST_PAIRS
+        return self._decisive() >= USABLE_TEST_PAIRS
+
+    def _decisive(self) -> int:
+        return self.test_pairs if self.decisive_test_pairs is None else self.decisive_test_pairs
 
     def split_notes(self) -> list[str]:
         """What the split costs and whether its test set means anything, in plain words.
@@ -94,7 +98,7 @@ class SplitReport:
         >>> r = SplitReport(27, 19, 8, 0, 21, 12, 27, 0, 0.3, 0, 0.1, 1)
         >>> print("\\n".join(r.split_notes()))
         The split costs 27 of 60 pairs (45%): a pair with one train and one test image is in neither split.
-        Test share raised from 10% to 30% so that the test split keeps 12 pairs (at 10% it kept 1; at least 10 are needed to measure anything).
+        Test share raised from 10% to 30% so that the test split keeps 12 pairs (at 10% it kept 1 that are not ties; at least 10 are needed to measure anything).
         """
         total = self.train_pairs + self.test_pairs + self.mixed_pairs
         notes = []
@@ -110,13 +114,15 @@ class SplitReport:
             notes.append(
                 f"Test share raised from {self.requested_fraction:.0%} to "
                 f"{self.test_fraction:.0%} so that the test split keeps {self.test_pairs} "
-                f"pairs (at {self.requested_fraction:.0%} it kept {self.requested_test_pairs}; "
-                f"at least {USABLE_TEST_PAIRS} are needed to measure anything)."
+                f"pairs (at {self.requested_fraction:.0%} it kept {self.requested_test_pairs} "
+                f"that are not ties; at least {USABLE_TEST_PAIRS} are needed to measure "
+                "anything)."
             )
         if self.test_fraction > 0 and not self.usable_test:
             notes.append(
-                f"No usable test set: {self.test_pairs} test pairs, and no test share up to "
-                f"{MAX_AUTO_FRACTION:.0%} keeps {USABLE_TEST_PAIRS}. A model trained on this "
+                f"No usable test set: {self.test_pairs} test pairs ({self._decisive()} not "
+                f"ties), and no test share up to {MAX_AUTO_FRACTION:.0%} keeps "
+                f"{USABLE_TEST_PAIRS} that are not ties. A model trained on this "
                 "cannot be measured; vote more (pairs within the same images help most)."
             )
         return notes
@@ -212,17 +218,21 @@ def choose_split(
     seed: int,
     tries: int = SPLIT_TRIES,
     usable: int = USABLE_TEST_PAIRS,
+    decisive: Sequence[bool] | None = None,
 ) -> SplitChoice:
     """The requested split, or for a small project the smallest larger share (in steps of
     ``AUTO_FRACTION_STEP``, at most ``MAX_AUTO_FRACTION``) that keeps ``usable`` test
     pairs; the requested one when none does (the report then says there is no test set).
+
+    ``decisive`` marks the pairs that count (a tie measures no accuracy: 20 tied test
+    pairs between three equally good images are not a test set); all count by default.
 
     >>> pairs = [(f"i{a}", f"i{b}") for a in range(12) for b in range(a + 1, 12)][:40]
     >>> c = choose_split(pairs, 0.1, seed=0)
     >>> (c.requested_test_pairs, c.fraction, c.test_pairs >= 10)
     (0, 0.5, True)
     """
-    indexed = _indexed(pairs)
+    indexed = _indexed(pairs, decisive)
     test, kept = _best_draw(indexed, fraction, seed, tries)
     choice = SplitChoice(test, fraction, kept, fraction, kept)
     if kept >= usable or fraction == 0:
@@ -236,11 +246,15 @@ def choose_split(
     return choice
 
 
-def _indexed(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _indexed(
+    pairs: Sequence[tuple[str, str]], counted: Sequence[bool] | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Image uids (every voted image) and the index pairs of the pairs that count."""
     uids = sorted({u for pair in pairs for u in pair})
     index = {u: i for i, u in enumerate(uids)}
-    first = np.array([index[a] for a, _ in pairs], dtype=np.int64)
-    second = np.array([index[b] for _, b in pairs], dtype=np.int64)
+    keep = [True] * len(pairs) if counted is None else list(counted)
+    first = np.array([index[a] for (a, _), k in zip(pairs, keep, strict=True) if k], np.int64)
+    second = np.array([index[b] for (_, b), k in zip(pairs, keep, strict=True) if k], np.int64)
     return uids, first, second
 
 
@@ -288,7 +302,11 @@ def build_tables(
         raise StudioError(f"project {project.name!r} has no votes yet: nothing to publish")
     name_of = labeler_mapper(labelers, salt=project.name)
     chosen = choose_split(
-        [(v.left_uid, v.right_uid) for v in votes], test_fraction, seed, usable=min_test_pairs
+        [(v.left_uid, v.right_uid) for v in votes],
+        test_fraction,
+        seed,
+        usable=min_test_pairs,
+        decisive=[v.outcome != TIE for v in votes],
     )
     test = chosen.test
     instruction = project.row.instruction
@@ -342,6 +360,7 @@ def build_tables(
         seed=seed,
         requested_fraction=test_fraction if chosen.fraction != test_fraction else None,
         requested_test_pairs=chosen.requested_test_pairs,
+        decisive_test_pairs=sum(p["label_0"] != 0.5 for p in pairs["test"]),
     )
     names = sorted({r["labeler"] for r in log if r["labeler"] is not None})
     return PreferenceTables(

@@ -84,6 +84,13 @@ def test_small_project_split_is_raised_to_keep_a_usable_test_set(tmp_path):
     assert smaller.fraction == 0.1  # 15 pairs never keep 10: not raised
 
 
+def test_tied_test_pairs_do_not_make_a_usable_test_set():
+    pairs = [("a", "b"), ("b", "c"), ("a", "c")] * 10  # three images compared again and again
+    assert choose_split(pairs, 0.4, seed=0).fraction == 0.5  # 10 test pairs, if ties counted
+    ties = choose_split(pairs, 0.4, seed=0, decisive=[False] * len(pairs))
+    assert ties.fraction == 0.4 and ties.requested_test_pairs == 0
+
+
 def test_too_few_votes_say_plainly_there_is_no_test_set(tmp_path):
     _, project = voted_project(tmp_path, n_images=16, n_votes=12)
     r = build_tables(project, test_fraction=0.1, seed=0).report
