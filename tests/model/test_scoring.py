@@ -26,7 +26,7 @@ def test_sidecar_names_match_the_ranking_intake():
     from model.sources import SIDECAR_FILES
     from ranker.intake import CONTEXT_FILES
 
-    assert SIDECAR_FILES == frozenset(CONTEXT_FILES)
+    assert frozenset(CONTEXT_FILES) == SIDECAR_FILES
 
 
 def test_folder_with_corrupt_and_non_image_files(tmp_path, model):
