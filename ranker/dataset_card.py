@@ -8,7 +8,8 @@ what the tables hold, how the split was made and how to load pairs with their im
 
 from __future__ import annotations
 
-from ranker.dataset import SPLIT_TRIES, PreferenceTables, config_splits, table_files
+from ranker.dataset import PreferenceTables, config_splits, table_files
+from ranker.split import SPLIT_TRIES
 
 
 def _size_category(n: int) -> str:

@@ -5,19 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ranker.contracts import UNVOTED_SPLIT
-from ranker.dataset import (
-    MAX_AUTO_FRACTION,
-    USABLE_TEST_PAIRS,
-    build_tables,
-    choose_split,
-    choose_test_images,
-    labeler_mapper,
-    labels_outcome,
-    outcome_labels,
-    pair_split,
-)
+from ranker.dataset import build_tables, labeler_mapper, labels_outcome, outcome_labels
 from ranker.dataset_card import dataset_card
 from ranker.errors import StudioError
+from ranker.split import (
+    MAX_AUTO_FRACTION,
+    USABLE_TEST_PAIRS,
+    choose_split,
+    choose_test_images,
+    pair_split,
+)
 from tests.ranker.dataset_fixtures import voted_project
 
 
