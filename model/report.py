@@ -1,13 +1,12 @@
-"""Presenting a scoring run: tables on disk, a histogram with bucket edges, a summary.
+"""Presenting a scoring run: tables on disk, a histogram table, a summary.
 
-The histogram is a small self-contained SVG (no plotting library needed): bars of the
-score distribution, one dashed line per bucket edge, and the bucket labels.
+The histogram is a table (bin centre, images, bucket) for one of Gradio's own plot
+components (``gr.BarPlot``), which draws the axes and colours the bars by bucket.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from pathlib import Path
 
@@ -65,57 +64,6 @@ def histogram_frame(scores, bucket_of=None, bins: int = 20):
     return pd.DataFrame(
         {"score": [f"{c:.3g}" for c in centres], "images": counts.astype(int), "bucket": buckets}
     )
-
-
-def histogram_svg(
-    scores,
-    edges: list[float] = (),
-    labels: tuple[str, ...] = (),
-    width: int = 640,
-    height: int = 220,
-) -> str:
-    """An SVG histogram of the scores with dashed bucket edges and bucket labels."""
-    counts, bin_edges = histogram(scores)
-    if counts.size == 0:
-        return "<p>No scores to plot.</p>"
-    pad_l, pad_r, pad_t, pad_b = 36, 12, 28, 28
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
-    lo, hi = float(bin_edges[0]), float(bin_edges[-1])
-    top = max(int(counts.max()), 1)
-
-    def x(v: float) -> float:
-        return pad_l + (v - lo) / (hi - lo) * w
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="score histogram">'
-    ]
-    bar_w = w / len(counts)
-    for i, c in enumerate(counts):
-        bh = c / top * h
-        parts.append(
-            f'<rect x="{pad_l + i * bar_w:.1f}" y="{pad_t + h - bh:.1f}" width="{max(bar_w - 1, 0.5):.1f}" height="{bh:.1f}" fill="#6b8cce"><title>{c} images</title></rect>'
-        )
-    inner = [e for e in edges if lo <= e <= hi and math.isfinite(e)]
-    for e in inner:
-        parts.append(
-            f'<line x1="{x(e):.1f}" x2="{x(e):.1f}" y1="{pad_t - 4}" y2="{pad_t + h}" stroke="#d9534f" stroke-dasharray="4 3"/>'
-        )
-    if labels and len(labels) == len(edges) + 1:
-        bounds = [lo, *[min(max(e, lo), hi) for e in edges], hi]
-        for label, a, b in zip(labels, bounds, bounds[1:], strict=False):
-            if b - a > (hi - lo) * 0.06:
-                parts.append(
-                    f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{pad_t - 10}" font-size="10" text-anchor="middle">{html.escape(label)}</text>'
-                )
-    axis_y = pad_t + h
-    parts.append(f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{axis_y}" y2="{axis_y}" stroke="#555"/>')
-    for v in np.linspace(lo, hi, 5):
-        parts.append(
-            f'<text x="{x(v):.1f}" y="{axis_y + 16}" font-size="10" text-anchor="middle">{v:.2f}</text>'
-        )
-    parts.append(f'<text x="4" y="{pad_t + 8}" font-size="10">{top}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def summary_markdown(rows: list[dict], labels: tuple[str, ...] = (), max_failures: int = 20) -> str:

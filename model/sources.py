@@ -49,19 +49,24 @@ Chunk = tuple[str, list[Item]]
 Owns = Callable[[int], bool]
 
 
-def walk_files(root: Path, images_only: bool = False) -> Iterator[str]:
-    # Sub-folders are entered without following links; file links must stay inside.
-    """Every regular file under root, in a stable sorted order; hidden entries skipped.
+# A ranking folder's context sidecars (``ranker.intake.CONTEXT_FILES``): part of the
+# folder's format, not images the user forgot, so scoring a ranked folder reports none.
+SIDECAR_FILES = frozenset({"context.txt", "context.json"})
 
-    Non-image files are kept unless ``images_only``: the scorer then reports each one
-    by name instead of dropping it unseen.
+
+def walk_files(root: Path, images_only: bool = False) -> Iterator[str]:
+    """Every regular file under root, in a stable sorted order; hidden entries and the
+    context sidecars (``SIDECAR_FILES``) skipped.
+
+    Other non-image files are kept unless ``images_only``: the scorer then reports each
+    one by name instead of dropping it unseen.
     """
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name in SIDECAR_FILES:
             continue
         if entry.is_dir(follow_symlinks=False):
             yield from walk_files(Path(entry.path), images_only)

@@ -8,7 +8,8 @@ what the tables hold, how the split was made and how to load pairs with their im
 
 from __future__ import annotations
 
-from prefdata.tables import SPLIT_TRIES, PreferenceTables, config_splits, table_files
+from prefdata.split import SPLIT_TRIES
+from prefdata.tables import PreferenceTables, config_splits, table_files
 
 
 def _size_category(n: int) -> str:
@@ -97,13 +98,23 @@ seconds), `instruction`, `project`, `response_ms`.
 
 By image, so no test image appears in any training pair: {r.test_images} of the
 {r.voted_images} voted images ({r.test_fraction:.0%}, seed {r.seed}) are test images,
-drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept). The
+drawn at random (the best of {SPLIT_TRIES} seeded draws by test pairs kept).{_raised(r)} The
 `images` table's `split` column says where each image went; its `rank` gives the
 human ranking of the test images.
 
 {_load(where, embedded)}
 """
     return "\n".join(yaml) + "\n" + body
+
+
+def _raised(r) -> str:
+    if not r.raised:
+        return ""
+    return (
+        f" The share was raised from the requested {r.requested_fraction:.0%} so that the "
+        f"test split keeps {r.test_pairs} pairs (the requested share kept "
+        f"{r.requested_test_pairs})."
+    )
 
 
 def _load(where: str, embedded: bool) -> str:

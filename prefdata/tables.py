@@ -8,13 +8,7 @@ attaches the image bytes):
 - ``images``: every image with its rating, counts, exclusion, context and split.
 - ``votes``: the whole log in order, mixed pairs included, so a re-import replays it.
 
-The split is by image, so no test image is ever seen in training: a pair goes to
-train when both images are train images, to test when both are test images, and is
-left out of both when it mixes them. Test images are a seeded random share of the
-images that have votes; of ``tries`` such draws the one keeping the most test pairs
-wins (a random test set keeps only about ``fraction**2`` of the pairs, so picking the
-best of a few equally random draws keeps noticeably more without favouring any
-kind of image). Same votes and seed, same split.
+The split by image (and its cost) is :mod:`prefdata.split`.
 
 Example:
     >>> tables = build_tables(project, test_fraction=0.1, seed=0)   # doctest: +SKIP
@@ -25,10 +19,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from common.contracts import (
     LABELER_POLICIES,
@@ -38,32 +30,13 @@ from common.contracts import (
     TIE,
     UNVOTED_SPLIT,
 )
+from prefdata.split import (
+    USABLE_TEST_PAIRS,
+    SplitReport,
+    choose_split,
+    pair_split,
+)
 from ranker.errors import StudioError
-
-SPLIT_TRIES = 32
-
-
-@dataclass(frozen=True)
-class SplitReport:
-    """How the images and pairs were divided; shown in the app and the dataset card."""
-
-    voted_images: int
-    train_images: int
-    test_images: int
-    unvoted_images: int
-    train_pairs: int
-    test_pairs: int
-    mixed_pairs: int
-    ties: int
-    test_fraction: float
-    seed: int
-
-    def summary(self) -> str:
-        return (
-            f"{self.train_pairs} train pairs, {self.test_pairs} test pairs "
-            f"({self.train_images} train / {self.test_images} test images); "
-            f"{self.mixed_pairs} mixed pairs left out; {self.ties} ties"
-        )
 
 
 @dataclass(frozen=True)
@@ -127,51 +100,31 @@ def labeler_mapper(policy: str, salt: str) -> Callable[[str], str | None]:
     return hashed
 
 
-# --- the split -------------------------------------------------------------------------
-def choose_test_images(
-    pairs: Sequence[tuple[str, str]], fraction: float, seed: int, tries: int = SPLIT_TRIES
-) -> frozenset[str]:
-    """A seeded random ``fraction`` of the voted images; the draw keeping most test pairs.
-
-    >>> sorted(choose_test_images([("a", "b"), ("b", "c"), ("c", "d")], 0.5, seed=0))
-    ['b', 'c']
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise StudioError(f"test fraction must be in [0, 1), not {fraction}")
-    uids = sorted({u for pair in pairs for u in pair})
-    k = int(round(fraction * len(uids)))
-    if k == 0:
-        return frozenset()
-    index = {u: i for i, u in enumerate(uids)}
-    first = np.array([index[a] for a, _ in pairs], dtype=np.int64)
-    second = np.array([index[b] for _, b in pairs], dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    best, best_kept = None, -1
-    for _ in range(max(1, tries)):
-        mask = np.zeros(len(uids), dtype=bool)
-        mask[rng.choice(len(uids), size=k, replace=False)] = True
-        kept = int(np.count_nonzero(mask[first] & mask[second]))
-        if kept > best_kept:
-            best, best_kept = mask, kept
-    return frozenset(u for u, m in zip(uids, best, strict=True) if m)
-
-
-def pair_split(left: str, right: str, test: frozenset[str]) -> str | None:
-    """ "train", "test", or None for a pair with one image on each side of the split."""
-    in_test = (left in test) + (right in test)
-    return "test" if in_test == 2 else "train" if in_test == 0 else None
-
-
 # --- the tables ------------------------------------------------------------------------
 def build_tables(
-    project, test_fraction: float = 0.1, seed: int = 0, labelers: str = "publish"
+    project,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    labelers: str = "publish",
+    min_test_pairs: int = USABLE_TEST_PAIRS,
 ) -> PreferenceTables:
-    """Read a :class:`ranker.service.ProjectSession` into :class:`PreferenceTables`."""
+    """Read a :class:`ranker.service.ProjectSession` into :class:`PreferenceTables`.
+
+    ``min_test_pairs``: below it the test share is raised (:func:`choose_split`); 0 keeps
+    the requested share whatever it keeps.
+    """
     votes = project.votes()
     if not votes:
         raise StudioError(f"project {project.name!r} has no votes yet: nothing to publish")
     name_of = labeler_mapper(labelers, salt=project.name)
-    test = choose_test_images([(v.left_uid, v.right_uid) for v in votes], test_fraction, seed)
+    chosen = choose_split(
+        [(v.left_uid, v.right_uid) for v in votes],
+        test_fraction,
+        seed,
+        usable=min_test_pairs,
+        decisive=[v.outcome != TIE for v in votes],
+    )
+    test = chosen.test
     instruction = project.row.instruction
     pairs: dict[str, list[dict]] = {"train": [], "test": []}
     log, mixed, ties = [], 0, 0
@@ -219,8 +172,11 @@ def build_tables(
         test_pairs=len(pairs["test"]),
         mixed_pairs=mixed,
         ties=ties,
-        test_fraction=test_fraction,
+        test_fraction=chosen.fraction,
         seed=seed,
+        requested_fraction=test_fraction if chosen.fraction != test_fraction else None,
+        requested_test_pairs=chosen.requested_test_pairs,
+        decisive_test_pairs=sum(p["label_0"] != 0.5 for p in pairs["test"]),
     )
     names = sorted({r["labeler"] for r in log if r["labeler"] is not None})
     return PreferenceTables(

@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from training.batches import EmbeddingPairDataset, PairDataset, PairStream, model_input
+from training.best import clear_best, load_best, save_best
 from training.config import TrainConfig
 from training.data import PreferenceData
 from training.embedding_path import embedding_tables, frozen_loader
@@ -132,6 +133,7 @@ def train(
                 # run (started by the worker) keeps one made while it was starting
             if resume_from is None:  # a fresh start: old checkpoints, snapshots, curves go
                 shutil.rmtree(files.checkpoints_dir, ignore_errors=True)
+                clear_best(files.root)
                 shutil.rmtree(files.root / PROJECT_SNAPSHOT, ignore_errors=True)
                 files.events_path.unlink(missing_ok=True)
             config.save(files.root)
@@ -253,6 +255,7 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.test_scores = None
         self.best: dict[str, Any] | None = None
+        self.best_saved = True  # whether best/ on disk holds self.best
         tracked = {k: v for k, v in config.to_dict().items() if v != ""}
         accelerator.init_trackers("run", config=tracked)
 
@@ -280,6 +283,7 @@ class _Run:
         state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                  if k in trained}  # fmt: skip
         self.best = {"record": dict(record), "state": state, "scores": self.test_scores}
+        self.best_saved = False
 
     def restore_best(self, result: RunResult) -> None:
         """Put the best evaluation's weights back before saving (the final model)."""
@@ -306,14 +310,18 @@ class _Run:
             self.config.save(folder)
             state = {"step": step, "history": self.history}
             (folder / "trainer_state.json").write_text(json.dumps(state))
+            if self.best is not None and not self.best_saved:  # the best survives a resume
+                save_best(self.files.root, self.best)
             for old in self.files.checkpoints()[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
+        self.best_saved = True
         self.accelerator.wait_for_everyone()
 
     def resume(self, checkpoint: Path) -> int:
         self.accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         self.history = state["history"]
+        self.best = load_best(self.files.root, up_to_step=state["step"])
         micro_batches = state["step"] * self.accelerator.gradient_accumulation_steps
         self.loader = self.accelerator.skip_first_batches(self.loader, micro_batches)
         if self.main:  # steps logged after this checkpoint (before a crash) are redone

@@ -76,6 +76,37 @@ def known_levels(ctx: StudioContext) -> dict[str, int]:
     return {name: v["level"] for name, v in json.loads(path.read_text()).items()}
 
 
+def careful_answer(left: str, right: str, truth: dict[str, dict]) -> str:
+    """How a careful labeler who sees the damage answers a demo pair (benchmarks, tests).
+
+    The less damaged image wins. At equal levels nothing is known, and a person still
+    picks one: this labeler prefers, in order, a clean, low-resolution, JPEG, noisy,
+    then blurred picture, then the scene listed first; only copies of the same kind,
+    level and scene would tie. (Answering every equal-level pair "tie" is not what
+    people do, and an active pair selection then keeps re-asking the tied pair.)
+
+    >>> t = {"a": {"level": 1, "damage": "blur", "scene": "s"},
+    ...      "b": {"level": 1, "damage": "jpeg", "scene": "s"},
+    ...      "c": {"level": 0, "damage": "clean", "scene": "s"}}
+    >>> careful_answer("a", "b", t), careful_answer("a", "c", t), careful_answer("c", "b", t)
+    ('right', 'right', 'left')
+    """
+    taste = ("clean", "lowres", "jpeg", "noise", "blur")
+
+    def rank(name: str) -> tuple:
+        v = truth[name]
+        return v["level"], taste.index(v["damage"]), v["scene"]
+
+    a, b = rank(left), rank(right)
+    return "left" if a < b else "right" if b < a else "tie"
+
+
+def known_truth(ctx: StudioContext) -> dict[str, dict]:
+    """File name -> {"scene", "damage", "level"} of the demo images; empty if not generated."""
+    path = demo_dir(ctx) / TRUTH_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def kendall_tau_vs_truth(ranked_names: list[str], levels: dict[str, int]) -> float | None:
     """Kendall's tau-b between a ranking (best first) and the known levels (ties allowed)."""
     x = [levels[n] for n in ranked_names if n in levels]
@@ -84,3 +115,25 @@ def kendall_tau_vs_truth(ranked_names: list[str], levels: dict[str, int]) -> flo
     # Position 0 is the best and level 0 the least damaged: the same direction.
     tau = kendall_tau(np.arange(len(x)), x)
     return None if np.isnan(tau) else tau
+
+
+def pair_accuracy_vs_truth(scores: dict[str, float], levels: dict[str, int]) -> tuple[float, int]:
+    """Share of the pairs of demo images at different damage levels that ``scores`` (file
+    name -> model score, higher better) order like the known levels, and how many pairs.
+
+    Pairs at the same level have no known order and are left out; an exact score tie
+    earns half (the rule of :func:`common.maths.pair_accuracy`).
+
+    >>> pair_accuracy_vs_truth({"a": 2.0, "b": 1.0, "c": 0.5}, {"a": 0, "b": 1, "c": 1})
+    (1.0, 2)
+    """
+    from common.maths import pair_accuracy
+
+    names = sorted(n for n in scores if n in levels)
+    margins = [
+        scores[a] - scores[b] if levels[a] < levels[b] else scores[b] - scores[a]
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if levels[a] != levels[b]
+    ]
+    return pair_accuracy(margins), len(margins)

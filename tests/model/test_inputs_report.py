@@ -12,7 +12,7 @@ import pytest
 
 from common.contracts import SCORE_COLUMNS
 from model.inputs import UploadError, upload_items, zip_items
-from model.report import histogram, histogram_svg, summary_markdown, write_tables
+from model.report import histogram, histogram_frame, summary_markdown, write_tables
 from tests.model.helpers import make_image
 
 
@@ -62,13 +62,16 @@ def test_write_tables(tmp_path):
     assert csv_path.read_text().splitlines()[0] == '"path","score","bucket","error"'
 
 
-def test_histogram_and_svg():
+def test_histogram_and_its_plot_table():
     counts, edges = histogram([0.0, 1.0, 1.0, math.nan], bins=2)
     assert counts.tolist() == [1, 2] and edges.tolist() == [0.0, 0.5, 1.0]
     assert histogram([3.0, 3.0])[0].sum() == 2
-    svg = histogram_svg(np.linspace(0, 4, 50), edges=[1.0, 2.0, 3.0], labels=("d", "c", "b", "a<"))
-    assert svg.count("stroke-dasharray") == 3 and "a&lt;" in svg
-    assert histogram_svg([]) == "<p>No scores to plot.</p>"
+    frame = histogram_frame(
+        np.linspace(0, 4, 50), lambda xs: ["low" if x < 2 else "high" for x in xs], bins=4
+    )
+    assert frame["images"].tolist() == [13, 12, 12, 13]
+    assert frame["bucket"].tolist() == ["low", "low", "high", "high"]
+    assert histogram_frame([]).empty
 
 
 def test_summary_lists_failures_and_buckets():

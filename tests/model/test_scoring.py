@@ -22,10 +22,19 @@ def model():
     return build_tiny_model(seed=0)
 
 
+def test_sidecar_names_match_the_ranking_intake():
+    from model.sources import SIDECAR_FILES
+    from ranker.intake import CONTEXT_FILES
+
+    assert frozenset(CONTEXT_FILES) == SIDECAR_FILES
+
+
 def test_folder_with_corrupt_and_non_image_files(tmp_path, model):
     good, broken = make_folder(tmp_path, 7)
     (tmp_path / "caption.txt").write_text("a cat")
+    (tmp_path / "context.json").write_text("{}")  # a ranking folder's sidecar: not scored
     items = list(walk_files(tmp_path))
+    assert str(tmp_path / "context.json") not in items
     rows = score_images(model, items, batch_size=3, num_workers=2)
     assert [r["path"] for r in rows] == items
     assert all(tuple(r) == SCORE_COLUMNS for r in rows)

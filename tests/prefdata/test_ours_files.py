@@ -90,7 +90,9 @@ def test_parquet_folder_loads_unchanged(project, tmp_path):
     votes = load_dataset(str(folder), "votes", split="train", cache_dir=cache)
     assert votes.num_rows == 90
     meta = json.loads((folder / "preference_studio.json").read_text())
-    assert meta["project"] == "demo" and meta["split"]["test_images"] == 4
+    # 20% of 20 images kept too few test pairs: the share was raised to 30%, and recorded
+    assert meta["project"] == "demo" and meta["split"]["test_images"] == 6
+    assert meta["split"]["requested_fraction"] == 0.2 and meta["split"]["test_fraction"] == 0.3
     assert meta["version"] == 2
 
 

@@ -6,14 +6,14 @@ import pytest
 
 from common.contracts import UNVOTED_SPLIT
 from prefdata.card import dataset_card
-from prefdata.tables import (
-    build_tables,
+from prefdata.split import (
+    MAX_AUTO_FRACTION,
+    USABLE_TEST_PAIRS,
+    choose_split,
     choose_test_images,
-    labeler_mapper,
-    labels_outcome,
-    outcome_labels,
     pair_split,
 )
+from prefdata.tables import build_tables, labeler_mapper, labels_outcome, outcome_labels
 from ranker.errors import StudioError
 from tests.prefdata.fixtures import voted_project
 
@@ -64,6 +64,48 @@ def test_best_of_draws_keeps_more_test_pairs_than_one_draw():
     )
 
 
+def test_small_project_split_is_raised_to_keep_a_usable_test_set(tmp_path):
+    # 60 votes over 27 images, as after ranking the demo: 10% keeps almost no test pairs
+    _, project = voted_project(tmp_path, n_images=27, n_votes=60)
+    asked = build_tables(project, test_fraction=0.1, seed=0, min_test_pairs=0).report
+    assert asked.test_pairs < USABLE_TEST_PAIRS
+    r = build_tables(project, test_fraction=0.1, seed=0).report
+    assert r.raised and r.requested_fraction == 0.1 and r.requested_test_pairs == asked.test_pairs
+    assert 0.1 < r.test_fraction <= MAX_AUTO_FRACTION
+    assert r.test_pairs >= USABLE_TEST_PAIRS and r.usable_test
+    assert r.train_pairs + r.test_pairs + r.mixed_pairs == 60
+    notes = " ".join(r.split_notes())
+    assert f"The split costs {r.mixed_pairs} of 60 pairs" in notes
+    assert f"raised from 10% to {r.test_fraction:.0%}" in notes and "No usable" not in notes
+    smaller = choose_split([(f"i{k}", f"i{k + 1}") for k in range(15)], 0.1, seed=0)
+    assert smaller.fraction == 0.1  # 15 pairs never keep 10: not raised
+
+
+def test_tied_test_pairs_do_not_make_a_usable_test_set():
+    pairs = [("a", "b"), ("b", "c"), ("a", "c")] * 10  # three images compared again and again
+    assert choose_split(pairs, 0.4, seed=0).fraction == 0.5  # 10 test pairs, if ties counted
+    ties = choose_split(pairs, 0.4, seed=0, decisive=[False] * len(pairs))
+    assert ties.fraction == 0.4 and ties.requested_test_pairs == 0
+
+
+def test_too_few_votes_say_plainly_there_is_no_test_set(tmp_path):
+    _, project = voted_project(tmp_path, n_images=16, n_votes=12)
+    r = build_tables(project, test_fraction=0.1, seed=0).report
+    assert not r.raised and r.test_fraction == 0.1 and not r.usable_test
+    assert any(note.startswith("No usable test set") for note in r.split_notes())
+    none = build_tables(project, test_fraction=0.0).report
+    assert none.split_notes() == [
+        "No test split (test share 0): nothing will measure a model on it."
+    ]
+
+
+def test_a_large_enough_test_set_keeps_the_requested_share(tmp_path):
+    _, project = voted_project(tmp_path, n_images=10, n_votes=200)
+    r = build_tables(project, test_fraction=0.3, seed=0).report
+    assert r.test_pairs >= USABLE_TEST_PAIRS
+    assert not r.raised and r.requested_fraction is None and r.test_fraction == 0.3
+
+
 def test_pair_split():
     test = frozenset({"a", "b"})
     assert pair_split("a", "b", test) == "test"
@@ -73,7 +115,7 @@ def test_pair_split():
 
 def test_tables_split_disjoint_by_image_and_counted(tmp_path):
     _, project = voted_project(tmp_path, n_images=20, n_votes=120)
-    tables = build_tables(project, test_fraction=0.25, seed=1)
+    tables = build_tables(project, test_fraction=0.25, seed=1, min_test_pairs=0)
     r = tables.report
     train_uids = {u for p in tables.pairs["train"] for u in (p["image_0_uid"], p["image_1_uid"])}
     test_uids = {u for p in tables.pairs["test"] for u in (p["image_0_uid"], p["image_1_uid"])}
@@ -83,7 +125,7 @@ def test_tables_split_disjoint_by_image_and_counted(tmp_path):
     splits = {row["uid"]: row["split"] for row in tables.images}
     assert {u for u, s in splits.items() if s == "test"} >= test_uids
     assert r.ties == sum(p["label_0"] == 0.5 for s in ("train", "test") for p in tables.pairs[s])
-    assert build_tables(project, 0.25, seed=1).pairs == tables.pairs  # seeded
+    assert build_tables(project, 0.25, seed=1, min_test_pairs=0).pairs == tables.pairs  # seeded
 
 
 def test_tables_rows_follow_the_votes(tmp_path):

@@ -39,6 +39,7 @@ def test_cli_trains_and_prints_a_summary(quality_json, tiny_base, tmp_path, caps
 def test_cli_check_and_bad_input(quality_json, tiny_base, tmp_path, capsys):
     assert main(["--data", str(quality_json), "--base-model", str(tiny_base), "--check"]) == 0
     assert json.loads(capsys.readouterr().out)["data"]["train_pairs"] == 48
-    assert main(["--data", str(tmp_path / "none.json"), "--base-model", str(tiny_base)]) == 2
+    out = ["--output-dir", str(tmp_path / "run")]  # a failed run writes its status: not in the repo
+    assert main(["--data", str(tmp_path / "none.json"), "--base-model", str(tiny_base), *out]) == 2
     assert "no such JSON file" in capsys.readouterr().err
     assert main(["--data", "x.json", "--batch-size", "10", "--device-batch-size", "4"]) == 2

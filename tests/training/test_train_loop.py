@@ -103,6 +103,26 @@ def test_interrupt_and_resume_gives_the_same_weights(quality_json, tiny_base, tm
     assert resumed.metrics["accuracy"] == straight.metrics["accuracy"]
 
 
+def test_the_best_checkpoint_survives_a_resume(quality_json, tiny_base, tmp_path):
+    # A step size this large makes the test loss worse than the base model's: the best
+    # evaluation is the one before any training, and the run stops and resumes after it.
+    kw = dict(total_samples=48, learning_rate=3.0, test_every=16, eval_at_start=True,
+              checkpoint_every=8)  # fmt: skip
+    straight = train(config(quality_json, tmp_path / "straight", tiny_base, **kw))
+    assert straight.best_step == 0 < straight.steps  # the case under test really happens
+    stopped = train(
+        config(quality_json, tmp_path / "resumed", tiny_base, **kw), should_stop=lambda s: s == 3
+    )
+    assert stopped.stopped and (tmp_path / "resumed" / "best" / "best.json").is_file()
+    resumed = train(config(quality_json, tmp_path / "resumed", tiny_base, **kw))
+    assert resumed.resumed_from == 3 and resumed.best_step == 0
+    assert resumed.metrics["nll"] == straight.metrics["nll"] == straight.history[0]["nll"]
+    base = load_model(tiny_base, device="cpu").state_dict()
+    kept = load_model(resumed.final_dir, device="cpu").state_dict()
+    for key in base:
+        assert torch.equal(base[key], kept[key]), key
+
+
 def test_resume_refuses_other_settings(quality_json, tiny_base, tmp_path):
     cfg = config(quality_json, tmp_path / "run", tiny_base, total_samples=32)
     train(cfg, should_stop=lambda s: s == 1)

@@ -56,8 +56,9 @@ def preview(
         f"{r.voted_images} images with votes, {r.unvoted_images} without; "
         f"labelers: {len(tables.labelers) if labelers != 'drop' else 'not published'}."
     )
-    if r.test_pairs == 0 and r.test_images:
-        summary += " The test split has no pairs yet: vote more, or raise the test share."
+    notes = r.split_notes()
+    if notes:
+        summary += "\n\n" + "\n".join(f"- {note}" for note in notes)
     rows = [
         [
             split,
@@ -71,7 +72,28 @@ def preview(
         for split in ("train", "test")
         for p in tables.pairs[split][:PREVIEW_ROWS]
     ]
-    return summary, rows, dataset_card(tables)
+    return summary, rows, card_preview(dataset_card(tables))
+
+
+def card_preview(card: str) -> str:
+    """The card as Markdown for the page: its YAML front matter shown as a YAML block.
+
+    Markdown has no front matter: rendered as it is, the header's ``- config_name``
+    lines become a jumbled bullet list and the ``---`` fences rules.
+
+    >>> print(card_preview("---\\ntags:\\n- a\\n---\\n# Title"))
+    ```yaml
+    tags:
+    - a
+    ```
+    <BLANKLINE>
+    # Title
+    """
+    if card.startswith("---\n"):
+        header, sep, body = card[4:].partition("\n---\n")
+        if sep:
+            return f"```yaml\n{header}\n```\n\n{body.lstrip(chr(10))}"
+    return card
 
 
 def export(

@@ -58,7 +58,8 @@ def build_dataset_tab(ctx: StudioContext) -> None:
             value=0.1,
             step=0.01,
             label="Test share of images",
-            info="split by image: no test image is in any training pair",
+            info="split by image: no test image is in any training pair; raised for a "
+            "small project to keep 10 test pairs (the preview says so)",
         )
         seed = gr.Number(0, precision=0, label="Split seed")
         labelers = gr.Radio(

@@ -196,7 +196,7 @@ def _thumbs(ctx: StudioContext, items: list, rows: list[dict], folder: Path) -> 
 def _present(
     ctx, state: dict, method: str, labels_text: str, project: str | None, model_source: str
 ):
-    from model.report import histogram_frame, summary_markdown, write_tables
+    from model.report import summary_markdown, write_tables
 
     rows = state["rows"]
     cal = _calibration(ctx, rows, method, labels_text, project, model_source)
@@ -207,9 +207,7 @@ def _present(
     gallery = [
         (state["thumbs"][r["path"]], f"{r['score']:.3f} · {r['bucket'] or ''}") for r in ranked
     ]
-    ok_scores = [r["score"] for r in rows if r["error"] is None]
-    hist = gr.update(value=histogram_frame(ok_scores, cal.labels_for if cal else None),
-                     visible=bool(ok_scores))  # fmt: skip
+    hist = histogram_update([r["score"] for r in rows if r["error"] is None], cal)
     csv_path, parquet_path = write_tables(rows, Path(state["export_dir"]))
     table = [
         [r["path"], None if r["error"] else round(r["score"], 4), r["bucket"], r["error"]]
@@ -217,6 +215,15 @@ def _present(
     ]  # the files keep full precision; the page shows 4 decimals
     summary = summary_markdown(rows, cal.labels if cal else ())
     return summary, gallery, hist, table, [str(csv_path), str(parquet_path)], state
+
+
+def histogram_update(scores: list[float], cal=None) -> dict:
+    """The bar plot's update: bars in score order (the bin labels are text, which the
+    plot would otherwise sort as text: "-9.9" after "-24.8"), hidden when empty."""
+    from model.report import histogram_frame
+
+    frame = histogram_frame(scores, cal.labels_for if cal else None)
+    return gr.update(value=frame, visible=bool(scores), sort=list(frame["score"]))
 
 
 def _order(row: dict) -> tuple:

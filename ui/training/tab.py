@@ -66,6 +66,12 @@ def _guard(fn):
 
 def _status_html(view: dict) -> str:
     state = view["state"]
+    if state == "idle":  # no run yet: say what to do, not "-: idle, step 0/0 (0%)"
+        return (
+            '<div id="training-status" data-state="idle">No run yet: pick the data, a base '
+            "model and a preset, then <b>Start</b>. Progress, curves and the log appear "
+            "here.</div>"
+        )
     failed = state == "failed"
     pct = int(round(100 * view.get("progress", 0.0)))
     run = html.escape(view.get("run") or "-")

@@ -69,7 +69,11 @@ def test_preview_counts_and_rows(client):
     assert f"**{votes} votes**" in summary and "train pairs" in summary
     assert rows["headers"][:3] == ["split", "image_0_uid", "image_1_uid"]
     assert rows["data"] and all(r[5].startswith("labeler-") for r in rows["data"])
-    assert "configs:" in card
+    assert card.startswith("```yaml\nconfigs:\n- config_name: default")  # not a bullet list
+    assert "\n```\n\n# cats: pairwise image preferences" in card
+    # what the split costs, and the small project's test share raised or plainly absent
+    assert "The split costs" in summary and "mixed pairs left out" in summary
+    assert "Test share raised from 20%" in summary or "No usable test set" in summary
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "parquet-embedded"])

@@ -150,3 +150,13 @@ def test_bucket_scores_api(app):
         "worst quality",
         "best quality",
     ]
+
+
+def test_histogram_bars_keep_score_order():
+    from ui.scoring_tab import histogram_update
+
+    update = histogram_update([-25.2, -9.5, -14.1, -17.0, -9.9, -12.3])
+    order = [float(x) for x in update["sort"]]
+    assert order == sorted(order) and len(order) == len(update["value"])
+    assert update["visible"] is True
+    assert histogram_update([])["visible"] is False
