@@ -159,7 +159,8 @@ def _side_html(img: ShownImage, side: str) -> str:
         )
     return (
         f'<figure class="ps-side" data-side="{side}" data-uid="{escape(img.uid)}">{body}'
-        f'<figcaption><span class="ps-key">{KEYS[side]}</span> {escape(img.name)}</figcaption>'
+        f'<figcaption><span class="ps-key">{KEYS[side]}</span> '
+        f'<span class="ps-name">{escape(img.name)}</span></figcaption>'
         f"{context}</figure>"
     )
 

@@ -177,6 +177,7 @@ class TrainingDesk:
             data = self._local(data, "the data")
         base = str(form.get("base_model") or DEFAULT_MODEL_ID).strip()
         if self._looks_local(base):
+            self._build_demo_if_picked(base)  # built on first use, so it exists to be gated
             base = self._local(base, "the base model")
         preset = form.get("preset") or ""
         config = TrainConfig(data=data, base_model=base, studio_db=str(self.studio_db))
@@ -225,13 +226,21 @@ class TrainingDesk:
             time.sleep(0.2)
         return run
 
-    def _check_base_model(self, base: str) -> None:
-        """Build the demo model when it is picked; refuse a Hub model offline and uncached."""
-        from model.demo_model import demo_model_dir, ensure_demo_model, hub_model_cached
+    def _build_demo_if_picked(self, base: str) -> bool:
+        """Build the demo model (seconds, once) when ``base`` names it; True if it does."""
+        from model.demo_model import demo_model_dir, ensure_demo_model
 
         demo = demo_model_dir(self.models_dir)
-        if Path(base) == demo.resolve() or Path(base) == demo:
-            ensure_demo_model(self.models_dir)
+        if Path(base).expanduser() not in (demo, demo.resolve()):
+            return False
+        ensure_demo_model(self.models_dir)
+        return True
+
+    def _check_base_model(self, base: str) -> None:
+        """Build the demo model when it is picked; refuse a Hub model offline and uncached."""
+        from model.demo_model import hub_model_cached
+
+        if self._build_demo_if_picked(base):
             return
         if Path(base).exists() or hub_model_cached(base):
             return

@@ -153,7 +153,7 @@ def test_bucket_scores_api(app):
 
 
 def test_histogram_bars_keep_score_order():
-    from ui.scoring_tab import histogram_update
+    from ui.scoring.tab import histogram_update
 
     update = histogram_update([-25.2, -9.5, -14.1, -17.0, -9.9, -12.3])
     order = [float(x) for x in update["sort"]]

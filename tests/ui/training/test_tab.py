@@ -42,7 +42,7 @@ def test_start_stop_resume_through_the_api(studio_ctx, quality_json, tiny_base):
         from ui.training.tab import _frames
 
         assert all(f.empty for f in _frames(idle))  # the page before any run
-        from ui.training_tab import _status_html
+        from ui.training.tab import _status_html
 
         assert "No run yet" in _status_html(idle) and "0/0" not in _status_html(idle)
         args = ("json", str(quality_json), str(tiny_base), "custom", TINY, "api-run")
