@@ -19,7 +19,7 @@ from common.images import ImageReadError, decode
 from common.paths import PathRefused, ResolvePath, gate
 from prefdata.parquet_rows import cell_bytes
 from prefdata.tables import labels_outcome
-from ranker.intake import content_uid
+from ranker.intake import ImageInfo, content_uid
 
 FORMAT_SUFFIX = {
     "PNG": ".png",
@@ -31,16 +31,10 @@ FORMAT_SUFFIX = {
 }
 
 
-@dataclass
-class ImportedImage:
-    uid: str
-    path: str
-    name: str
-    width: int
-    height: int
-    format: str
-    bytes: int
-    context: str | None = None
+@dataclass(frozen=True)
+class ImportedImage(ImageInfo):
+    """An intake record (the written file's facts) plus the state a dataset carries."""
+
     excluded: bool = False
     exclusion_reason: str | None = None
     prior_mu: float | None = None

@@ -16,6 +16,7 @@ bounded by a batch or a row group, never by a table.
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
@@ -148,11 +149,14 @@ def read_image_table(folder: Path, writer: ImageWriter) -> list[str]:
                 bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
                 continue
             writer.by_uid[r["uid"]] = uid
-            img = writer.images[uid]
-            img.context = r.get("context")
-            img.excluded = bool(r.get("excluded"))
-            img.exclusion_reason = r.get("exclusion_reason") or None
-            img.prior_mu, img.prior_sigma = r.get("prior_mu"), r.get("prior_sigma")
+            writer.images[uid] = replace(
+                writer.images[uid],
+                context=r.get("context"),
+                excluded=bool(r.get("excluded")),
+                exclusion_reason=r.get("exclusion_reason") or None,
+                prior_mu=r.get("prior_mu"),
+                prior_sigma=r.get("prior_sigma"),
+            )
     return bad
 
 

@@ -144,6 +144,27 @@ class _Index:
         return self._ids.get(key)
 
 
+def checked_data(
+    index: _Index, columns: dict[str, tuple[list, list, list]], description: str
+) -> PreferenceData:
+    """Checked data over ``index``'s images from each split's ``(a, b, label)`` lists; the
+    caller sets its human ranking (a Bradley-Terry fit of the test pairs until then)."""
+    splits = {
+        s: Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
+        for s, (a, b, y) in columns.items()
+    }
+    data = PreferenceData(
+        keys=index.keys,
+        sources=index.sources,
+        train=splits["train"],
+        test=splits["test"],
+        human={},
+        ranking_name=HUMAN_RANKING_BT,
+        description=description,
+    )
+    return data.check()
+
+
 def _bt_human(test: Pairs) -> dict[int, float]:
     images = test.images()
     local = {int(g): i for i, g in enumerate(images)}
@@ -192,19 +213,6 @@ def read_json_pairs(
         a.append(index.add(first, first))
         b.append(index.add(second, second))
         y.append(row.p_first)
-    splits = {
-        s: Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
-        for s, (a, b, y) in columns.items()
-    }
-    data = PreferenceData(
-        keys=index.keys,
-        sources=index.sources,
-        train=splits["train"],
-        test=splits["test"],
-        human={},
-        ranking_name=HUMAN_RANKING_BT,
-        description=f"JoyQuality JSON {path.name}",
-    )
-    data.check()
+    data = checked_data(index, columns, f"JoyQuality JSON {path.name}")
     data.human = _bt_human(data.test)
     return data

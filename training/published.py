@@ -28,14 +28,13 @@ from common.paths import ResolvePath, relative_to_file
 from prefdata.parquet_read import image_files, pair_files, split_of
 from prefdata.parquet_rows import column_names, rows
 from training.data import (
-    HUMAN_RANKING_BT,
     DataError,
-    Pairs,
     ParquetCell,
     PreferenceData,
     _bt_human,
     _Index,
     _label,
+    checked_data,
 )
 
 PAIRS_SPLITS = ("train", "test")
@@ -69,9 +68,9 @@ def read_published(
     pair_paths, image_paths = published_files(folder)
     stored, ranks = _image_table(image_paths, rank_by, resolve_path)
     index = _Index()
-    splits: dict[str, Pairs] = {}
+    columns: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in PAIRS_SPLITS}
     for split in PAIRS_SPLITS:
-        a, b, y = [], [], []
+        a, b, y = columns[split]
         for file in pair_paths[split]:
             names = column_names(file)
             absent = [c for c in NEEDED if c not in names]
@@ -95,17 +94,7 @@ def read_published(
                 a.append(ids[0])
                 b.append(ids[1])
                 y.append(_label(label, where))
-        splits[split] = Pairs(*(_array(v, t) for v, t in ((a, "i8"), (b, "i8"), (y, "f4"))))
-    data = PreferenceData(
-        keys=index.keys,
-        sources=index.sources,
-        train=splits["train"],
-        test=splits["test"],
-        human={},
-        ranking_name=HUMAN_RANKING_BT,
-        description=description,
-    )
-    data.check()
+    data = checked_data(index, columns, description)
     human = {}
     for i in data.test_images():
         value = ranks.get(data.keys[i])
@@ -136,9 +125,3 @@ def _image_table(
             if value is not None:
                 ranks[uid] = float(value)
     return stored, ranks
-
-
-def _array(values: list, dtype: str):
-    import numpy as np
-
-    return np.array(values, dtype=dtype)
