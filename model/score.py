@@ -180,12 +180,8 @@ def choose_calibration(args, model, parts_dir: Path):
     scores = all_scores(part_files(parts_dir))
     if not (scores == scores).any():  # every image failed: nothing to place edges on
         return None
-    fit = (
-        calibrate.quantile_calibration
-        if method == "quantile"
-        else calibrate.equal_width_calibration
-    )
-    return fit(scores, labels=labels)
+    edges = "quantile" if method == "quantile" else "equal_width"  # "auto" without a saved one
+    return calibrate.calibration_for(scores, edges, labels)
 
 
 def fit_from_pairs(model, pairs: list[tuple[str, str, float]], dataset_scores, labels=None):

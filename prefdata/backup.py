@@ -39,6 +39,7 @@ from pathlib import Path
 
 from prefdata.imported import FORMAT_SUFFIX, ImportedImage
 from prefdata.project_import import create_project_from_log
+from ranker.schema import vote_record
 from ranker.store import Store, VoteRow, vote_from_record
 
 log = logging.getLogger(__name__)
@@ -199,20 +200,8 @@ class BackupLog:
                 occurrences[content] += 1
             key = keys[v.id]
             if key not in p.keys:
-                out.append(
-                    {
-                        "op": "vote",
-                        "project": name,
-                        "key": key,
-                        "left": v.left_uid,
-                        "right": v.right_uid,
-                        "outcome": v.outcome,
-                        "labeler": v.labeler,
-                        "created_at": v.created_at,
-                        "response_ms": v.response_ms,
-                        "source": v.source,
-                    }
-                )
+                record = {"op": "vote", "project": name, "key": key, **vote_record(v)}
+                out.append({**record, "source": v.source})
             if v.undone and key not in p.undone:
                 out.append({"op": "undo", "project": name, "key": key})
         return out

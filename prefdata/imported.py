@@ -2,10 +2,10 @@
 
 :class:`ImageWriter` decodes each distinct image once (:func:`common.images.decode`)
 and writes it as ``images_dir/<uid><ext>``. A cell may name an image file instead of
-holding its bytes: :meth:`ImageWriter.read_path` is the one place such a path is
-resolved (``resolve_path``; by default :func:`inside_dataset`, the path gate: files
-inside the table's or JSON file's folder only), so the gate applies to every format at
-once. :func:`pair_vote` turns one row of any format into an :class:`ImportedVote`, or
+holding its bytes: :func:`prefdata.parquet_rows.cell_bytes` is the one place such a
+path is resolved, through the writer's ``resolve_path`` (by default
+:func:`inside_dataset`, the path gate: files inside the table's or JSON file's folder
+only), so the gate applies to every format at once. :func:`pair_vote` turns one row of any format into an :class:`ImportedVote`, or
 the reason it is left out.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from common.images import ImageReadError, decode
 from common.paths import PathRefused, ResolvePath, gate
+from prefdata.parquet_rows import cell_bytes
 from prefdata.tables import labels_outcome
-from ranker.intake import content_uid
+from ranker.intake import ImageInfo, content_uid
 
 FORMAT_SUFFIX = {
     "PNG": ".png",
@@ -30,16 +31,10 @@ FORMAT_SUFFIX = {
 }
 
 
-@dataclass
-class ImportedImage:
-    uid: str
-    path: str
-    name: str
-    width: int
-    height: int
-    format: str
-    bytes: int
-    context: str | None = None
+@dataclass(frozen=True)
+class ImportedImage(ImageInfo):
+    """An intake record (the written file's facts) plus the state a dataset carries."""
+
     excluded: bool = False
     exclusion_reason: str | None = None
     prior_mu: float | None = None
@@ -77,15 +72,6 @@ class ImageWriter:
         self.resolve_path = resolve_path
         self.by_uid: dict[str, str] = {}  # a table's image uid -> our uid (UID_LAYOUT)
 
-    def read_path(self, path: str, base: Path) -> bytes:
-        """The bytes of an image a cell names by path; a refused or unreadable path is a
-        ``ValueError`` (the row is reported and left out)."""
-        resolved = Path(self.resolve_path(path, base))
-        try:
-            return resolved.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"cannot read {resolved} ({exc.strerror or exc})") from exc
-
     def add(self, data: bytes, name: str | None, label: str) -> str:
         """The uid of ``data``; raises ImageReadError(label, reason) if it does not decode."""
         uid = content_uid(data) if data else ""
@@ -120,19 +106,9 @@ class ImageWriter:
 
 # --- reading values --------------------------------------------------------------------------
 def image_value(value, base: Path, writer: ImageWriter) -> tuple[bytes, str | None]:
-    """Bytes and file name of a cell: Image struct, raw bytes, or a path (relative to ``base``)."""
-    if isinstance(value, dict):
-        data, path = value.get("bytes"), value.get("path")
-        if data:
-            return bytes(data), path
-        if path:
-            return writer.read_path(path, base), path
-        raise ValueError("the image cell is empty")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value), None
-    if isinstance(value, str) and value:
-        return writer.read_path(value, base), value
-    raise ValueError(f"no image in this cell ({type(value).__name__})")
+    """Bytes and file name of a cell: Image struct, raw bytes, or a path (relative to ``base``,
+    through the writer's ``resolve_path``): :func:`prefdata.parquet_rows.cell_bytes`."""
+    return cell_bytes(value, base, writer.resolve_path)
 
 
 def epoch(value) -> float | None:

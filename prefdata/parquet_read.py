@@ -1,27 +1,29 @@
-"""Reading preference datasets: our export, Pick-a-Pic, TRL and JoyQuality JSON.
+"""Our Parquet layout and the other pair tables: which files, which columns, which rows.
 
-The layout is found from the columns (see :data:`PAIR_LAYOUTS`); each image is
-decoded once, then written as ``images_dir/<uid><ext>``; rows whose images do not
-decode, or that hold no preference, are reported by row and left out. Parquet is
-read in small batches, so memory is bounded by a batch, never by a table: our own
-layout stores each image once (``images`` table) and pairs by uid; older exports and
-Pick-a-Pic embed the images in every pair row; both are read.
-
-A cell may name an image file instead of holding its bytes: :meth:`ImageWriter.read_path`
-is the one place such a path is resolved (``resolve_path``; by default
-:func:`inside_dataset`, the path gate: files inside the table's or JSON file's folder
-only), so the gate applies to every format at once.
+The one reader of these tables, used by import and by training alike. Our own layout
+stores each image once (``images/*.parquet``: uid, image, state) and the pairs by uid
+(``data/{train,test}-*.parquet``), with the vote log beside them (``votes/``); older
+exports and Pick-a-Pic embed the images in every pair row; TRL names them
+chosen/rejected. The pair layout is found from the columns (:data:`PAIR_LAYOUTS`).
+Files are found by :func:`pair_files` and :func:`image_files`, rows are read by
+:func:`prefdata.parquet_rows.rows`: import takes each image cell's value, a few rows
+at a time, and writes it once (:class:`prefdata.imported.ImageWriter`; rows whose
+images do not decode, or that hold no preference, are reported by row and left out);
+training takes a lazy :class:`prefdata.parquet_rows.ParquetCell` instead, so memory is
+bounded by a batch or a row group, never by a table.
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
 from common.contracts import PICKAPIC_IMAGE_COLUMNS, TRL_COLUMNS
 from common.images import ImageReadError
 from prefdata.imported import ImageWriter, ImportedVote, image_value, pair_vote
+from prefdata.parquet_rows import BATCH_ROWS, column_names, rows
 from prefdata.tables import CONFIG_DIRS, labels_outcome
 from ranker.errors import ImportFormatError
 
@@ -48,7 +50,9 @@ PAIR_LAYOUTS = (
     # Ours: pairs by uid, the images once in the images table beside them.
     (UID_LAYOUT, ("image_0_uid", "image_1_uid"), ("label_0", "label_1")),
 )
-BATCH_ROWS = 16  # rows per Parquet batch: a batch of image rows stays a few MB
+# Columns of our images table beyond uid and image that import restores.
+IMAGE_STATE_COLUMNS = ("context", "excluded", "exclusion_reason", "prior_mu", "prior_sigma")
+SPLIT_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
 
 
 def pair_layout(columns: list[str], where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -66,13 +70,20 @@ def pair_layout(columns: list[str], where: str) -> tuple[str, tuple[str, ...], t
     )
 
 
-def _split_order(path: Path) -> tuple[int, str]:
-    stem = path.name.split("-")[0].split(".")[0]
-    rank = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}.get(stem, 3)
-    return rank, str(path)
+def split_of(path: Path, folder: Path) -> str | None:
+    """The split a pair file below ``folder`` holds, from its name
+    (``train-00000-of-00001.parquet``) or a folder below ``folder`` (``train/0000.parquet``,
+    ``default/partial-train/0000.parquet``); None when neither says."""
+    below = path.parent.relative_to(folder).parts
+    for split in SPLIT_ORDER:
+        if path.name.startswith(split) or (below and split in below[-1]):
+            return split
+    return None
 
 
 def pair_files(folder: Path) -> list[Path]:
+    """The pair tables under ``folder`` (not the images or votes tables, nor hidden
+    folders such as a download cache), train first, then validation, then test."""
     skip = {CONFIG_DIRS["images"], CONFIG_DIRS["votes"]}
     files = [
         p
@@ -80,7 +91,13 @@ def pair_files(folder: Path) -> list[Path]:
         if not (set(p.relative_to(folder).parts[:-1]) & skip)
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
-    return sorted(files, key=_split_order)
+    return sorted(files, key=lambda p: (SPLIT_ORDER.get(split_of(p, folder) or "", 3), str(p)))
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The shards of our images table that hold images (a uid and an image column)."""
+    shards = sorted((folder / CONFIG_DIRS["images"]).glob("*.parquet"))
+    return [p for p in shards if {"uid", "image"} <= set(column_names(p))]
 
 
 def read_pairs_parquet(
@@ -92,28 +109,26 @@ def read_pairs_parquet(
     when every row has one, else read one after the other. Also returns the first
     ``instruction`` and ``project`` values found, as hints for a new project.
     """
-    import pyarrow.parquet as pq
-
-    per_file, bad, rows, layout_name, hints = [], [], 0, "", {}
+    per_file, bad, n_rows, layout_name, hints = [], [], 0, "", {}
     for path in files:
         where = str(path.relative_to(base)) if path.is_relative_to(base) else path.name
-        pf = pq.ParquetFile(path)
-        layout_name, images, labels = pair_layout(pf.schema_arrow.names, where)
-        extra = [c for c in OPTIONAL_COLUMNS if c in pf.schema_arrow.names]
+        names = column_names(path)
+        layout_name, images, labels = pair_layout(names, where)
+        extra = [c for c in OPTIONAL_COLUMNS if c in names]
         votes, row = [], 0
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(images + labels) + extra):
-            for record in batch.to_pylist():
-                for hint in ("instruction", "project"):
-                    if record.get(hint) and hint not in hints:
-                        hints[hint] = record[hint]
-                vote = pair_vote(record, images, labels, writer, path.parent, f"{where} row {row}")
-                row += 1
-                (bad if isinstance(vote, str) else votes).append(vote)
-        rows += row
+        for r in rows(path, list(images + labels) + extra, batch_rows=BATCH_ROWS):
+            record = r.values
+            for hint in ("instruction", "project"):
+                if record.get(hint) and hint not in hints:
+                    hints[hint] = record[hint]
+            vote = pair_vote(record, images, labels, writer, path.parent, f"{where} row {row}")
+            row += 1
+            (bad if isinstance(vote, str) else votes).append(vote)
+        n_rows += row
         per_file.append(votes)
     timed = all(v.created_at is not None for votes in per_file for v in votes)
     merged = heapq.merge(*per_file, key=lambda v: v.created_at) if timed else chain(*per_file)
-    return layout_name, list(merged), rows, bad, hints
+    return layout_name, list(merged), n_rows, bad, hints
 
 
 def read_image_table(folder: Path, writer: ImageWriter) -> list[str]:
@@ -121,53 +136,50 @@ def read_image_table(folder: Path, writer: ImageWriter) -> list[str]:
 
     Fills ``writer.by_uid`` (the table's uid -> ours) for the pairs and the vote log.
     """
-    import pyarrow.parquet as pq
-
     bad = []
-    for path in sorted((folder / CONFIG_DIRS["images"]).glob("*.parquet")):
-        pf, i = pq.ParquetFile(path), 0
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-            for r in batch.to_pylist():
-                where, i = f"images/{path.name} row {i}", i + 1
-                try:
-                    data, name = image_value(r["image"], path.parent, writer)
-                    uid = writer.add(data, name, f"{where} image")
-                except (ImageReadError, ValueError) as exc:
-                    bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
-                    continue
-                writer.by_uid[r["uid"]] = uid
-                img = writer.images[uid]
-                img.context = r.get("context")
-                img.excluded = bool(r.get("excluded"))
-                img.exclusion_reason = r.get("exclusion_reason") or None
-                img.prior_mu, img.prior_sigma = r.get("prior_mu"), r.get("prior_sigma")
+    for path in image_files(folder):
+        names = column_names(path)
+        state = [c for c in IMAGE_STATE_COLUMNS if c in names]
+        for i, row in enumerate(rows(path, ["uid", "image", *state], batch_rows=BATCH_ROWS)):
+            r, where = row.values, f"images/{path.name} row {i}"
+            try:
+                data, name = image_value(r["image"], path.parent, writer)
+                uid = writer.add(data, name, f"{where} image")
+            except (ImageReadError, ValueError) as exc:
+                bad.append(f"{where} image: {getattr(exc, 'reason', exc)}")
+                continue
+            writer.by_uid[r["uid"]] = uid
+            writer.images[uid] = replace(
+                writer.images[uid],
+                context=r.get("context"),
+                excluded=bool(r.get("excluded")),
+                exclusion_reason=r.get("exclusion_reason") or None,
+                prior_mu=r.get("prior_mu"),
+                prior_sigma=r.get("prior_sigma"),
+            )
     return bad
 
 
 def read_log_tables(folder: Path, writer: ImageWriter) -> tuple[list[ImportedVote], list[str]]:
     """Our ``votes`` + ``images`` tables: images (with their state) first, then the log."""
-    import pyarrow.parquet as pq
-
     bad = read_image_table(folder, writer)
     by_old_uid = writer.by_uid
     votes = []
     for path in sorted((folder / CONFIG_DIRS["votes"]).glob("*.parquet")):
-        pf, i = pq.ParquetFile(path), 0
-        for batch in pf.iter_batches(batch_size=10_000):
-            for r in batch.to_pylist():
-                where, i = f"votes/{path.name} row {i}", i + 1
-                left, right = by_old_uid.get(r["image_0_uid"]), by_old_uid.get(r["image_1_uid"])
-                if left is None or right is None:
-                    bad.append(f"{where}: an image of this vote was left out above")
-                    continue
-                votes.append(
-                    ImportedVote(
-                        left,
-                        right,
-                        labels_outcome(r["label_0"], r["label_1"]),
-                        r.get("labeler"),
-                        r.get("created_at"),
-                        r.get("response_ms"),
-                    )
+        for i, row in enumerate(rows(path, column_names(path), batch_rows=10_000)):
+            r, where = row.values, f"votes/{path.name} row {i}"
+            left, right = by_old_uid.get(r["image_0_uid"]), by_old_uid.get(r["image_1_uid"])
+            if left is None or right is None:
+                bad.append(f"{where}: an image of this vote was left out above")
+                continue
+            votes.append(
+                ImportedVote(
+                    left,
+                    right,
+                    labels_outcome(r["label_0"], r["label_1"]),
+                    r.get("labeler"),
+                    r.get("created_at"),
+                    r.get("response_ms"),
                 )
+            )
     return votes, bad

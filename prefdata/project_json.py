@@ -18,6 +18,7 @@ from common.contracts import (
 )
 from prefdata.imageranker_csv import shown_paths
 from ranker.errors import ImportFormatError, StudioError
+from ranker.schema import vote_record
 from ranker.service import ProjectSession, Studio
 from ranker.store import vote_from_record
 
@@ -53,17 +54,7 @@ def export_json(project: ProjectSession, order: str | None = None) -> str:
         }
         for img in project.images
     ]
-    votes = [
-        {
-            "left": v.left_uid,
-            "right": v.right_uid,
-            "outcome": v.outcome,
-            "labeler": v.labeler,
-            "created_at": v.created_at,
-            "response_ms": v.response_ms,
-        }
-        for v in project.votes()
-    ]
+    votes = [vote_record(v) for v in project.votes()]
     doc = {
         "format": "preference-studio",
         "version": FORMAT_VERSION,

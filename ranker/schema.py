@@ -2,8 +2,8 @@
 
 :class:`ranker.store.Store` creates these tables and hands out these rows; importers,
 exporters and the service build new rows here (``ImageRow.from_info``,
-``vote_from_record``) so every reader and writer agrees on one shape. Import them
-from :mod:`ranker.store` or from here; both names stay.
+``vote_from_record``, ``vote_record``) so every reader and writer agrees on one shape.
+Import them from :mod:`ranker.store` or from here; both names stay.
 """
 
 from __future__ import annotations
@@ -166,18 +166,11 @@ class ImageRow:
 
     @classmethod
     def from_info(cls, info, position: int) -> ImageRow:
-        """A new row from an intake record (``ImageInfo`` or any object with its fields)."""
-        return cls(
-            uid=info.uid,
-            position=position,
-            path=info.path,
-            name=info.name,
-            width=info.width,
-            height=info.height,
-            format=info.format,
-            bytes=info.bytes,
-            context=info.context,
-        )
+        """A new row from an intake record: the fields of ``ranker.intake.ImageInfo`` (an
+        import's state beyond them, exclusions and priors, is set by its own calls)."""
+        from ranker.intake import ImageInfo
+
+        return cls(position=position, **{f.name: getattr(info, f.name) for f in fields(ImageInfo)})
 
     @classmethod
     def from_db(cls, r: sqlite3.Row) -> ImageRow:
@@ -225,6 +218,19 @@ class Assignment:
 
 NewVote = tuple[str | None, str, str, str, str, float, float | None, str]
 """(pair_id, left_uid, right_uid, outcome, labeler, created_at, response_ms, source)"""
+
+
+def vote_record(vote: VoteRow) -> dict:
+    """A vote as our JSON export and the backup log write it: the inverse of
+    :func:`vote_from_record` (the backup adds its ``source``)."""
+    return {
+        "left": vote.left_uid,
+        "right": vote.right_uid,
+        "outcome": vote.outcome,
+        "labeler": vote.labeler,
+        "created_at": vote.created_at,
+        "response_ms": vote.response_ms,
+    }
 
 
 def vote_from_record(record: dict, source: str) -> NewVote:

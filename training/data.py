@@ -7,11 +7,13 @@ Three sources end in the same :class:`PreferenceData`:
   table with ``train``/``test`` splits and an ``images`` table (``common.contracts``);
 - a ranking project, written as that same layout first (``training.sources``).
 
-Published tables are read by :mod:`training.published`; images stay in their Parquet
-cells (:class:`ParquetCell`) until a worker needs them.
+Published tables are read by :mod:`training.published` through the reader import uses
+(:mod:`prefdata.parquet_read`); images stay in their Parquet cells (:class:`ParquetCell`)
+until a worker needs them.
 
 Everything is checked before a model is loaded: empty splits, missing files and
-unreadable labels raise :class:`DataError` naming what is wrong. No torch here.
+unreadable labels raise :class:`DataError` (the preference-data error of
+:mod:`prefdata.parquet_rows`) naming what is wrong. No torch here.
 
 Example::
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,61 +32,10 @@ import numpy as np
 
 from common.paths import ResolvePath, relative_to_file
 from prefdata import joyquality_json as jq
+from prefdata.parquet_rows import DataError, ParquetCell
 from training.metrics import bradley_terry_fit
 
 HUMAN_RANKING_BT = "Bradley-Terry fit of the test pairs"
-
-
-class DataError(ValueError):
-    """Training data that cannot be used; says which file or entry and what to do."""
-
-
-@dataclass(frozen=True)
-class ParquetCell:
-    """An image held in one cell of a Parquet file, read only when a worker needs it.
-
-    Reading decodes one row group of one column (published image shards keep row groups
-    near 1 MB, so that is about one image), never the table: memory stays bounded by a
-    row group whatever the dataset's size. Picklable, so DataLoader workers read it too.
-    """
-
-    file: str
-    row_group: int
-    row: int
-    column: str
-    resolve_path: ResolvePath = relative_to_file
-
-    def read(self) -> bytes:
-        cell = _row_group(self.file, self.row_group, self.column).column(0)[self.row].as_py()
-        where = f"{Path(self.file).name} row group {self.row_group} row {self.row}"
-        return cell_bytes(cell, Path(self.file).parent, where, self.column, self.resolve_path)
-
-
-def cell_bytes(cell: Any, base: Path, where: str, column: str, resolve: ResolvePath) -> bytes:
-    """The image bytes of a cell: an Image struct, raw bytes, or a path (the one place a
-    cell's path is resolved, relative paths from ``base``)."""
-    data = cell.get("bytes") if isinstance(cell, dict) else cell
-    if isinstance(data, bytes) and data:
-        return data
-    path = cell.get("path") if isinstance(cell, dict) else cell if isinstance(cell, str) else None
-    if path:
-        try:
-            return Path(resolve(path, base)).read_bytes()
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{where}: image {path!r} cannot be read ({exc})") from None
-    raise DataError(f"{where}: column {column!r} holds no image bytes")
-
-
-@lru_cache(maxsize=2)
-def _row_group(file: str, row_group: int, column: str):
-    return _parquet_file(file).read_row_group(row_group, columns=[column])
-
-
-@lru_cache(maxsize=16)
-def _parquet_file(file: str):
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(file)
 
 
 ImageSource = str | bytes | ParquetCell
@@ -194,6 +144,27 @@ class _Index:
         return self._ids.get(key)
 
 
+def checked_data(
+    index: _Index, columns: dict[str, tuple[list, list, list]], description: str
+) -> PreferenceData:
+    """Checked data over ``index``'s images from each split's ``(a, b, label)`` lists; the
+    caller sets its human ranking (a Bradley-Terry fit of the test pairs until then)."""
+    splits = {
+        s: Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
+        for s, (a, b, y) in columns.items()
+    }
+    data = PreferenceData(
+        keys=index.keys,
+        sources=index.sources,
+        train=splits["train"],
+        test=splits["test"],
+        human={},
+        ranking_name=HUMAN_RANKING_BT,
+        description=description,
+    )
+    return data.check()
+
+
 def _bt_human(test: Pairs) -> dict[int, float]:
     images = test.images()
     local = {int(g): i for i, g in enumerate(images)}
@@ -242,19 +213,6 @@ def read_json_pairs(
         a.append(index.add(first, first))
         b.append(index.add(second, second))
         y.append(row.p_first)
-    splits = {
-        s: Pairs(np.array(a, np.int64), np.array(b, np.int64), np.array(y, np.float32))
-        for s, (a, b, y) in columns.items()
-    }
-    data = PreferenceData(
-        keys=index.keys,
-        sources=index.sources,
-        train=splits["train"],
-        test=splits["test"],
-        human={},
-        ranking_name=HUMAN_RANKING_BT,
-        description=f"JoyQuality JSON {path.name}",
-    )
-    data.check()
+    data = checked_data(index, columns, f"JoyQuality JSON {path.name}")
     data.human = _bt_human(data.test)
     return data

@@ -7,10 +7,12 @@ Two layouts are read the same way:
   table (``images/*.parquet``);
 - older or Pick-a-Pic-style datasets: each pair row embeds ``image_0``/``image_1``.
 
-An image is taken from the ``images`` table when its uid is there, else from its pair
-row's cell. Only uids, labels and the ranking column are read up front; every image
-stays in its Parquet cell (:class:`training.data.ParquetCell`) until a worker reads it,
-so memory is bounded by a row group, not by the dataset. No ``datasets`` cache copy.
+Files and rows come from the reader import uses too (:mod:`prefdata.parquet_read`,
+:func:`prefdata.parquet_rows.rows`). An image is taken from the ``images`` table when its
+uid is there, else from its pair row's cell. Only uids, labels and the ranking column
+are read up front; every image stays in its Parquet cell (:class:`ParquetCell`) until a
+worker reads it, so memory is bounded by a row group, not by the dataset. No
+``datasets`` cache copy.
 
 Example::
 
@@ -23,40 +25,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.paths import ResolvePath, relative_to_file
+from prefdata.parquet_read import image_files, pair_files, split_of
+from prefdata.parquet_rows import column_names, rows
 from training.data import (
-    HUMAN_RANKING_BT,
     DataError,
-    Pairs,
     ParquetCell,
     PreferenceData,
     _bt_human,
     _Index,
     _label,
+    checked_data,
 )
 
 PAIRS_SPLITS = ("train", "test")
-TABLE_DIRS = ("images", "votes")  # not pair tables (prefdata.tables.CONFIG_DIRS)
 NEEDED = ("image_0_uid", "image_1_uid", "label_0")
+UID_BATCH_ROWS = 10_000  # rows per batch when no image is read: uids and labels only
 
 
-def published_files(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
+def published_files(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     """Parquet files of the pairs splits and of the images table under ``folder``.
 
     Our layout: ``data/{train,test}-*.parquet`` for the pairs, ``images/*.parquet`` for
     the images; the vote log (``votes/``) is not needed. Other folders of Parquet files
     are read by split name (``train*``, ``test*``).
     """
-    pairs: dict[str, list[str]] = {s: [] for s in PAIRS_SPLITS}
-    images = sorted(str(p) for p in (folder / "images").glob("*.parquet"))
-    pair_dir = folder / "data" if (folder / "data").is_dir() else folder
-    for path in sorted(pair_dir.rglob("*.parquet")):
-        if path.relative_to(folder).parts[0] in TABLE_DIRS:
-            continue
-        for split in PAIRS_SPLITS:
-            if path.name.startswith(split) or split in path.parent.name:
-                pairs[split].append(str(path))
-                break
-    return pairs, images
+    pairs: dict[str, list[Path]] = {s: [] for s in PAIRS_SPLITS}
+    for path in pair_files(folder):
+        split = split_of(path, folder)
+        if split in pairs:
+            pairs[split].append(path)
+    return pairs, image_files(folder)
 
 
 def read_published(
@@ -67,49 +65,36 @@ def read_published(
     resolve_path: ResolvePath = relative_to_file,
 ) -> PreferenceData:
     """Checked :class:`PreferenceData` from a published folder (either layout above)."""
-    import pyarrow.parquet as pq
-
-    pair_files, image_files = published_files(folder)
-    stored, ranks = _image_table(image_files, rank_by, resolve_path)
+    pair_paths, image_paths = published_files(folder)
+    stored, ranks = _image_table(image_paths, rank_by, resolve_path)
     index = _Index()
-    splits: dict[str, Pairs] = {}
+    columns: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in PAIRS_SPLITS}
     for split in PAIRS_SPLITS:
-        a, b, y = [], [], []
-        for file in pair_files[split]:
-            pf = pq.ParquetFile(file)
-            names = pf.schema_arrow.names
+        a, b, y = columns[split]
+        for file in pair_paths[split]:
+            names = column_names(file)
             absent = [c for c in NEEDED if c not in names]
             if absent:
-                raise DataError(f"{description}: {Path(file).name} lacks columns {absent}")
-            for group in range(pf.num_row_groups):
-                table = pf.read_row_group(group, columns=list(NEEDED)).to_pydict()
-                for i, (u0, u1, label) in enumerate(zip(*table.values(), strict=True)):
-                    where = f"{description} {Path(file).name} row group {group} row {i}"
-                    ids = []
-                    for side, uid in ((0, u0), (1, u1)):
-                        source = stored.get(str(uid))
-                        if source is None:
-                            if f"image_{side}" not in names:
-                                raise DataError(
-                                    f"{where}: image {uid} is neither in the images table "
-                                    "nor embedded in the pair row"
-                                )
-                            source = ParquetCell(file, group, i, f"image_{side}", resolve_path)
-                        ids.append(index.add(str(uid), source))
-                    a.append(ids[0])
-                    b.append(ids[1])
-                    y.append(_label(label, where))
-        splits[split] = Pairs(*(_array(v, t) for v, t in ((a, "i8"), (b, "i8"), (y, "f4"))))
-    data = PreferenceData(
-        keys=index.keys,
-        sources=index.sources,
-        train=splits["train"],
-        test=splits["test"],
-        human={},
-        ranking_name=HUMAN_RANKING_BT,
-        description=description,
-    )
-    data.check()
+                raise DataError(f"{description}: {file.name} lacks columns {absent}")
+            cells = [c for c in ("image_0", "image_1") if c in names]
+            for row in rows(
+                file, NEEDED, cells=cells, resolve_path=resolve_path, batch_rows=UID_BATCH_ROWS
+            ):
+                u0, u1, label = (row.values[c] for c in NEEDED)
+                where = f"{description} {row.where}"
+                ids = []
+                for side, uid in ((0, u0), (1, u1)):
+                    source = stored.get(str(uid)) or row.values.get(f"image_{side}")
+                    if source is None:
+                        raise DataError(
+                            f"{where}: image {uid} is neither in the images table "
+                            "nor embedded in the pair row"
+                        )
+                    ids.append(index.add(str(uid), source))
+                a.append(ids[0])
+                b.append(ids[1])
+                y.append(_label(label, where))
+    data = checked_data(index, columns, description)
     human = {}
     for i in data.test_images():
         value = ranks.get(data.keys[i])
@@ -125,31 +110,18 @@ def read_published(
 
 
 def _image_table(
-    files: list[str], rank_by: str, resolve_path: ResolvePath
+    files: list[Path], rank_by: str, resolve_path: ResolvePath
 ) -> tuple[dict[str, ParquetCell], dict[str, float]]:
     """Where each uid's image is stored, and its ``rank_by`` value, without the bytes."""
-    import pyarrow.parquet as pq
-
     stored: dict[str, ParquetCell] = {}
     ranks: dict[str, float] = {}
     for file in files:
-        pf = pq.ParquetFile(file)
-        names = pf.schema_arrow.names
-        if "uid" not in names or "image" not in names:
-            continue
-        columns = ["uid"] + ([rank_by] if rank_by in names else [])
-        for group in range(pf.num_row_groups):
-            table = pf.read_row_group(group, columns=columns).to_pydict()
-            for i, uid in enumerate(table["uid"]):
-                stored.setdefault(str(uid), ParquetCell(file, group, i, "image", resolve_path))
-            if rank_by in table:
-                for uid, value in zip(table["uid"], table[rank_by], strict=True):
-                    if value is not None:
-                        ranks[str(uid)] = float(value)
+        columns = ["uid"] + ([rank_by] if rank_by in column_names(file) else [])
+        for row in rows(
+            file, columns, cells=["image"], resolve_path=resolve_path, batch_rows=UID_BATCH_ROWS
+        ):
+            uid, value = str(row.values["uid"]), row.values.get(rank_by)
+            stored.setdefault(uid, row.values["image"])
+            if value is not None:
+                ranks[uid] = float(value)
     return stored, ranks
-
-
-def _array(values: list, dtype: str):
-    import numpy as np
-
-    return np.array(values, dtype=dtype)

@@ -175,7 +175,7 @@ def offered_models(ctx) -> list[str]:
     """What a fresh server offers: JoyQuality and the locally built demo model, nothing else."""
     from common.contracts import DEFAULT_MODEL_ID
     from model.demo_model import demo_model_dir
-    from ui.scoring.tab import models_dir
+    from ui.scoring.models import models_dir
 
     return [DEFAULT_MODEL_ID, str(demo_model_dir(models_dir(ctx)).resolve())]
 

@@ -1,116 +1,32 @@
 """The Scoring tab: score uploads, a zip or a folder with JoyQuality; buckets; compare two.
 
 Nothing heavy is imported at module level (``import app`` must not import torch):
-the model code is imported inside the handlers. Models are loaded once per source
-and kept (one at a time: the real model is 1.7 GB). On a ZeroGPU Space the scoring
-functions are wrapped with ``spaces.GPU``; elsewhere they run as they are (slowly on
-a CPU). Named endpoints: ``score``, ``bucket``, ``compare``, ``prerank``,
+the model code is imported inside the handlers. Which models are offered and how
+they are loaded (once per source, one at a time) is :mod:`ui.scoring.models`. On a
+ZeroGPU Space the scoring functions are wrapped with ``spaces.GPU``; elsewhere they
+run as they are (slowly on a CPU). Named endpoints: ``score``, ``bucket``, ``compare``, ``prerank``,
 ``bucket_scores`` and ``scoring_models``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import threading
 import time
 from pathlib import Path
 
 import gradio as gr
 
-from common.contracts import DEFAULT_MODEL_ID
 from common.paths import PathRefused, gate
 from ui.context import StudioContext
 from ui.policy import prefill_token, require
+from ui.scoring.models import check_source, default_model, get_model, gpu, model_choices
 
 METHODS = {"saved calibration (else equal width)": "auto", "equal width (method A)": "equal_width",
            "quantile": "quantile", "sigmoid fitted on a project's votes (method B)": "project"}  # fmt: skip
 GALLERY_MAX = 120
 SCORING_CONCURRENCY = 1  # model calls at once (one model in memory, CPU/GPU bound)
 MAX_BUCKET_SCORES = 1_000_000
-_models: dict[str, object] = {}
-_lock = threading.Lock()
-
-
-def _gpu(fn):
-    """``spaces.GPU`` on a ZeroGPU Space; the function itself everywhere else."""
-    try:
-        import spaces
-    except ImportError:
-        return fn
-    return spaces.GPU(duration=120)(fn)
-
-
-def models_dir(ctx: StudioContext) -> Path:
-    return Path(ctx.data_dir) / "models"
-
-
-def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """JoyQuality, the demo model and every finished training run (``runs/<run>/final``)."""
-    from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
-
-    runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
-    extra = [m.strip() for m in os.environ.get("STUDIO_SCORING_MODELS", "").split(",")]
-    return (
-        [
-            (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
-            (DEMO_MODEL_LABEL, str(demo_model_dir(models_dir(ctx)).resolve())),
-        ]
-        + [(f"run: {p.parent.name}", str(p.resolve())) for p in runs]
-        + [(m, m) for m in extra if m and m != DEFAULT_MODEL_ID]
-    )
-
-
-def default_model(ctx: StudioContext) -> tuple[str, str]:
-    """The preselected model and why: JoyQuality when on this machine, else the demo model."""
-    from model.demo_model import default_model_choice
-
-    return default_model_choice(models_dir(ctx), DEFAULT_MODEL_ID)
-
-
-def _check_source(ctx: StudioContext, source: str) -> str:
-    """Only the default model, this server's finished runs and the owner's list
-    (``STUDIO_SCORING_MODELS``, comma-separated) are loaded: a visitor cannot make the
-    server download an arbitrary Hub repo or read a folder elsewhere."""
-    from model.demo_model import demo_model_dir, ensure_demo_model
-
-    if source is not None and not isinstance(source, str):
-        raise gr.Error("the model must be given as text (a name from /scoring_models)")
-    source = (source or DEFAULT_MODEL_ID).strip()
-    allowed = [value for _, value in model_choices(ctx)]
-    demo = str(demo_model_dir(models_dir(ctx)).resolve())
-    if source == demo or Path(source).expanduser() == demo_model_dir(models_dir(ctx)):
-        ensure_demo_model(models_dir(ctx))  # built here in seconds, once
-        return demo
-    if source in allowed:
-        return source
-    try:  # a run folder named another way (relative, trailing slash) is still a run
-        real = gate(source, [ctx.runs_dir], owner=False, kind="dir", base=ctx.runs_dir)
-    except PathRefused:
-        real = None
-    if real is not None and str(real) in allowed:
-        return str(real)
-    raise gr.Error(
-        f"model {source[:200]!r} is not offered here; use one of /scoring_models "
-        "(the owner can add more with STUDIO_SCORING_MODELS)"
-    )
-
-
-def get_model(ctx: StudioContext, source: str):
-    """The model for ``source``, loaded once; a clear error when it is unavailable."""
-    from model.joyquality import ModelUnavailableError, NotSiglipCheckpointError, load_model
-
-    source = _check_source(ctx, source)
-    with _lock:
-        if source not in _models:
-            try:
-                model = load_model(source)
-            except (ModelUnavailableError, NotSiglipCheckpointError) as exc:
-                raise gr.Error(str(exc)) from None
-            _models.clear()
-            _models[source] = model
-        return _models[source]
 
 
 def _items(ctx: StudioContext, files: list[str] | None, folder: str | None, owner: bool) -> list:
@@ -161,12 +77,8 @@ def _calibration(ctx, rows, method: str, labels_text: str, project: str | None, 
         saved = getattr(get_model(ctx, model_source), "calibration", None)
         if saved is not None:
             return saved
-    fit = (
-        calibrate.quantile_calibration
-        if method == "quantile"
-        else calibrate.equal_width_calibration
-    )
-    return fit(scores, labels=labels)
+    edges = "quantile" if method == "quantile" else "equal_width"  # "auto" without a saved one
+    return calibrate.calibration_for(scores, edges, labels)
 
 
 def _thumbs(ctx: StudioContext, items: list, rows: list[dict], folder: Path) -> dict[str, str]:
@@ -233,7 +145,7 @@ def _order(row: dict) -> tuple:
 def build_scoring_tab(ctx: StudioContext) -> None:
     """Build the tab's components and events inside the current ``gr.Tab``."""
 
-    @_gpu
+    @gpu
     def _score_rows(source: str, items: list, progress=None) -> list[dict]:
         from model.scoring import default_workers, score_images
 
@@ -255,7 +167,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
     ):
         """Score uploaded images, a zip or a folder; returns summary, gallery, histogram, table, files."""
         caller = require(ctx, "score", token, profile)
-        _check_source(ctx, source)  # before any work: only offered models
+        check_source(ctx, source)  # before any work: only offered models
         items = _items(ctx, files, folder, caller.owner)
         progress(0, desc="loading the model")
         get_model(ctx, source)
