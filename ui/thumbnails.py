@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 from PIL import Image
 
@@ -35,7 +34,7 @@ SIZES = {"display": 1024, "thumb": 160}
 JPEG_QUALITY = {"display": 90, "thumb": 80}
 BACKGROUND = (128, 128, 128)  # transparent pixels are shown on neutral grey
 MEDIA_ROUTE = "studio-media/"  # relative to the app's address: works behind a proxy
-COPY_NAME = re.compile(r"[A-Za-z0-9]+_(?:%s)\.jpg" % "|".join(str(v) for v in SIZES.values()))
+COPY_NAME = re.compile(r"[A-Za-z0-9]+_(?:" + "|".join(map(str, SIZES.values())) + r")\.jpg")
 MEDIA_MAX_AGE = 86400  # a copy is named by content uid and size: it never changes
 
 
