@@ -59,13 +59,15 @@ def test_every_block_that_talks_to_the_app_is_marked():
             assert README_URL in code, "a marked block must use the address the test replaces"
 
 
-@pytest.fixture
-def fresh_app(tmp_path):
-    """The full app with the demo project, as ``python app.py`` starts it."""
+@pytest.fixture(params=[None, "readme-token"], ids=["local", "with-token"])
+def fresh_app(tmp_path, request):
+    """The full app with the demo project, as ``python app.py`` starts it: locally with no
+    token, and with ``STUDIO_ADMIN_TOKEN`` set (the example then reads it from the
+    environment)."""
     import app
     from ui.demo import ensure_demo_project
 
-    ctx = make_context(tmp_path)
+    ctx = make_context(tmp_path, admin_token=request.param)
     ensure_demo_project(ctx)
     demo, url = launch_app(ctx, tabs=tuple(t[0] for t in app.TABS))
     yield ctx, url
@@ -93,7 +95,7 @@ def test_readme_app_block_runs_twice_and_touches_only_its_own_project(fresh_app,
         done = subprocess.run(
             [sys.executable, "-c", code],
             cwd=work,
-            env=_env(),
+            env=_env(**({"STUDIO_ADMIN_TOKEN": ctx.admin_token} if ctx.admin_token else {})),
             capture_output=True,
             text=True,
             timeout=180,
