@@ -61,7 +61,11 @@ def launch_options(ctx: StudioContext) -> dict:
     """Keyword arguments for ``demo.launch``: served folders, page head (keys) and CSS.
 
     Only generated copies (display cache, exports) are served; originals never are.
+    Display copies have their own route (:func:`ui.thumbnails.media_route`), so their
+    URLs carry no server path.
     """
+    from ui.thumbnails import media_route
+
     head, css = [], []
     for _, module, _ in TABS:
         mod = importlib.import_module(module)
@@ -72,6 +76,7 @@ def launch_options(ctx: StudioContext) -> dict:
         "head": "\n".join(h for h in head if h),
         "css": "\n".join(c for c in css if c),
         "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", MAX_FILE_SIZE),
+        "app_kwargs": {"routes": [media_route(ctx.cache_dir)]},
     }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 HIDDEN = "that path is not available on this server"
@@ -111,3 +112,17 @@ def relative_to_file(cell: str, base: Path) -> str:
     """The default path rule: absolute paths as written, relative ones from ``base``."""
     path = Path(cell)
     return str(path if path.is_absolute() else base / path)
+
+
+@dataclass(frozen=True)
+class InsideRoots:
+    """A :data:`ResolvePath` that gates: a cell's path (relative ones from ``base``) is
+    accepted only if the file it names lies inside ``roots``, else :class:`PathRefused`.
+
+    A class rather than a closure so it pickles into data-loading worker processes.
+    """
+
+    roots: tuple[str, ...]
+
+    def __call__(self, cell: str, base: Path) -> str:
+        return str(gate(relative_to_file(cell, base), self.roots, kind="file"))

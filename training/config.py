@@ -96,6 +96,10 @@ class TrainConfig:
     seed: int = _f(0, "seed for pair order, robustness corruptions and initialisation")
     num_workers: int = _f(4, "image-decoding worker processes per device (0: in the main process)")
     studio_db: str = _f("", "ranking database of project sources (default: the app's studio.db)")
+    data_roots: str = _f(
+        "", "folders (os.pathsep-separated) image paths inside the data may name; "
+        "empty: any path (the app sets its readable folders)",
+    )  # fmt: skip
     test_fraction: float = _f(0.1, "share of images held out for testing (ranking projects)")
     rank_by: str = _f("mu", "human ranking used for Spearman/Kendall", RANK_BY)
     robustness_images: int = _f(128, "test images used for the JPEG/low-res checks (0: off)")

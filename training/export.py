@@ -31,6 +31,10 @@ MIN_CALIBRATION_PAIRS = 50  # decisive held-out pairs needed to fit tau (25 per 
 MIN_TRAIN_PAIRS = 500  # below this a fine-tune mostly memorises
 MIN_TEST_PAIRS = 100  # below this accuracy's 95% interval is wider than about +-10 points
 CROSS_FIT_FOLDS = 2
+# Settings left off the model card: where to push, and server folders (a card may be public).
+CARD_HIDDEN = (
+    "output_dir", "push_to_hub", "hub_private", "data_roots", "studio_db", "embedding_dir",
+)  # fmt: skip
 
 METRIC_NOTES = {
     "accuracy": "mean credit over decisive test pairs: winner scored higher 1, exact tie 0.5",
@@ -199,9 +203,7 @@ def model_card(
         if k not in ("step", "samples") and isinstance(v, float)
     )
     settings = "\n".join(
-        f"| `{k}` | `{v}` |"
-        for k, v in config.to_dict().items()
-        if k not in ("output_dir", "push_to_hub", "hub_private")
+        f"| `{k}` | `{v}` |" for k, v in config.to_dict().items() if k not in CARD_HIDDEN
     )
     preset = PRESET_LABELS.get(config.preset, "custom settings")
     warnings = "".join(f"> **Warning:** {w}\n>\n" for w in data_warnings(summary))

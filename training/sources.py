@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from common.paths import InsideRoots, ResolvePath, relative_to_file
 from training.config import TrainConfig
 from training.data import DataError, PreferenceData, read_json_pairs
 from training.published import published_files, read_published
@@ -27,26 +28,44 @@ def resolve_kind(config: TrainConfig) -> str:
 def load_data(config: TrainConfig, studio: Any = None) -> PreferenceData:
     """Read and check the run's data (raises :class:`DataError` before any training)."""
     kind = resolve_kind(config)
+    roots = data_roots(config)
     if kind == "json":
-        return read_json_pairs(config.data)
+        data = Path(config.data)
+        return read_json_pairs(data, resolve_path=cell_paths(roots, data.parent))
     if kind == "dataset":
-        return read_dataset(config.data, rank_by=config.rank_by)
+        return read_dataset(config.data, rank_by=config.rank_by, roots=roots)
     snapshot = Path(config.output_dir) / PROJECT_SNAPSHOT
     if not (snapshot / "data").is_dir():
         snapshot_project(
             studio or _open_studio(config), config.data, snapshot,
             test_fraction=config.test_fraction, seed=config.seed,
         )  # fmt: skip
-    data = read_dataset(snapshot, rank_by=config.rank_by)
+    data = read_dataset(snapshot, rank_by=config.rank_by, roots=roots)
     data.description = f"project {config.data} (snapshot in {snapshot})"
     return data
 
 
-def read_dataset(source: str | Path, *, rank_by: str = "mu") -> PreferenceData:
+def data_roots(config: TrainConfig) -> list[str] | None:
+    """The folders image paths inside the data may name (None: any, as on the CLI)."""
+    roots = [p for p in config.data_roots.split(os.pathsep) if p.strip()]
+    return roots or None
+
+
+def cell_paths(roots: list[str] | None, own_folder: Path) -> ResolvePath:
+    """How paths inside data cells resolve: freely without roots, else gated to the roots
+    and the data's own folder (a Hub download or a project snapshot lives outside them)."""
+    if roots is None:
+        return relative_to_file
+    return InsideRoots(tuple(dict.fromkeys([*roots, str(Path(own_folder).resolve())])))
+
+
+def read_dataset(
+    source: str | Path, *, rank_by: str = "mu", roots: list[str] | None = None
+) -> PreferenceData:
     """A dataset published by the Dataset tab, from a local folder or the Hub.
 
     Read straight from its Parquet files (:mod:`training.published`): images stay in
-    their cells until a worker reads them.
+    their cells until a worker reads them. ``roots``: see :func:`cell_paths`.
     """
     folder = Path(source).expanduser()
     if not folder.is_dir():
@@ -61,7 +80,12 @@ def read_dataset(source: str | Path, *, rank_by: str = "mu") -> PreferenceData:
             f"{source}: the test split is empty: it needs pairs whose two images are both "
             "test images; collect more votes or raise the test fraction"
         )
-    return read_published(folder, rank_by=rank_by, description=f"dataset {source}")
+    return read_published(
+        folder,
+        rank_by=rank_by,
+        description=f"dataset {source}",
+        resolve_path=cell_paths(roots, folder),
+    )
 
 
 def _download_dataset(repo_id: str) -> Path:

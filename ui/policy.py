@@ -39,6 +39,7 @@ ROLES: dict[str, Role] = {
     # --- named endpoints (gradio_client / HTTP) -----------------------------------------
     "list_projects": ANYONE,
     "create_project": OWNER,
+    "delete_project": OWNER,
     "join": ANYONE,  # claims a free name; the owner may take any name
     "next_pair": LABELER,
     "vote": LABELER,

@@ -10,18 +10,21 @@ are renamed into place, so a browser never reads half a file.
 Example:
     >>> cache = DisplayCache(Path("studio_data/cache"))          # doctest: +SKIP
     >>> cache.url(image_row, "display")                          # doctest: +SKIP
-    'gradio_api/file=/abs/studio_data/cache/display/3f2a..._1024.jpg'
+    'studio-media/3f2a..._1024.jpg'
+
+The copies are served by :func:`media_route`, by file name alone, so a URL never shows
+where the server keeps its data (Gradio's own file route would need the full path).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 from PIL import Image
 
@@ -30,7 +33,9 @@ from common.images import ImageReadError, decode, flatten
 SIZES = {"display": 1024, "thumb": 160}
 JPEG_QUALITY = {"display": 90, "thumb": 80}
 BACKGROUND = (128, 128, 128)  # transparent pixels are shown on neutral grey
-FILE_ROUTE = "gradio_api/file="
+MEDIA_ROUTE = "studio-media/"  # relative to the app's address: works behind a proxy
+COPY_NAME = re.compile(r"[A-Za-z0-9]+_(?:" + "|".join(map(str, SIZES.values())) + r")\.jpg")
+MEDIA_MAX_AGE = 86400  # a copy is named by content uid and size: it never changes
 
 
 class DisplayError(Exception):
@@ -41,7 +46,7 @@ class DisplayCache:
     """Resized copies of originals, made once and served from ``root`` only."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = (Path(cache_dir) / "display").resolve()
+        self.root = display_root(cache_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Event] = {}
@@ -84,7 +89,7 @@ class DisplayCache:
 
     def url(self, uid: str, original: str | Path, kind: str = "display") -> str:
         """A URL (relative to the app root) of the copy, made on demand."""
-        return file_url(self.ensure(uid, original, kind))
+        return MEDIA_ROUTE + self.ensure(uid, original, kind).name
 
     def warm(
         self, images: Iterable[tuple[str, str]], kinds: tuple[str, ...] = ("display", "thumb")
@@ -114,18 +119,35 @@ class DisplayCache:
                 continue
 
 
-def file_url(path: Path) -> str:
-    """Gradio's file route for a served path (relative: works behind a Space's proxy).
+def display_root(cache_dir: Path) -> Path:
+    """The folder of display copies under ``cache_dir`` (made if missing)."""
+    root = (Path(cache_dir) / "display").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
-    The path is given relative to the server's working folder when the data folder
-    is below it (the default ``studio_data``), so URLs do not show where the server
-    keeps its data; Gradio resolves it back against the same folder.
+
+def media_route(cache_dir: Path):
+    """The app route that serves display copies by name: ``GET /studio-media/<name>``.
+
+    Only names a copy can have (``<uid>_<size>.jpg``) and only regular files directly in
+    the display folder are served; anything else is a 404, the same for a missing file
+    and a refused one. Passed to Gradio as a FastAPI route at launch
+    (``launch(app_kwargs={"routes": [...]})``), before Gradio's own routes.
     """
-    try:
-        shown = Path(path).relative_to(Path.cwd())
-    except ValueError:
-        shown = Path(path)
-    return FILE_ROUTE + quote(str(shown), safe="/")
+    from starlette.responses import FileResponse, Response
+    from starlette.routing import Route
+
+    root = display_root(cache_dir)
+
+    def serve(request) -> Response:
+        name = request.path_params["name"]
+        path = root / name
+        if not COPY_NAME.fullmatch(name) or path.is_symlink() or not path.is_file():
+            return Response("not found", status_code=404, media_type="text/plain")
+        headers = {"Cache-Control": f"public, max-age={MEDIA_MAX_AGE}"}
+        return FileResponse(path, media_type="image/jpeg", headers=headers)
+
+    return Route(f"/{MEDIA_ROUTE}{{name}}", serve, methods=["GET"], name="studio_media")
 
 
 def _write_copy(original: Path, target: Path, size: int, quality: int) -> None:

@@ -8,6 +8,7 @@ file. A display copy is fetched too, so the test would notice a broken harness.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -143,3 +144,32 @@ def test_api_never_reads_outside_the_allowed_roots(served):
     pair = c.predict("sec", "t", "tok", api_name="/next_pair")
     text = str(pair)
     assert served["original"] not in text and "<script" not in text and "${" not in text
+
+
+def test_display_urls_show_no_server_path(served):
+    """The data folder here is outside the working folder: URLs still name no path."""
+    data = served["ctx"].data_dir.resolve()
+    assert not data.is_relative_to(Path.cwd())
+    c = Client(served["url"], verbose=False)
+    pair = c.predict("sec", "t", "tok", api_name="/next_pair")
+    urls = [pair["left"]["url"], pair["right"]["url"], *pair["prefetch"]]
+    with httpx.Client(base_url=served["url"], timeout=3) as http:
+        for url in urls:
+            assert re.fullmatch(r"studio-media/[0-9a-f]+_1024\.jpg", url), url
+            r = http.get("/" + url)
+            assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+        page = http.get("/").text
+    assert str(data) not in json.dumps(pair) and str(data) not in page
+
+
+def test_media_route_serves_only_copies_in_the_display_folder(served):
+    root = served["ctx"].cache_dir / "display"
+    planted = root / "deadbeef_1024.jpg"  # a copy's name, but a link to a secret
+    planted.symlink_to(served["secret"])
+    try:
+        with httpx.Client(base_url=served["url"], timeout=3) as http:
+            for name in ("deadbeef_1024.jpg", "link.txt", "..%2Fsecret.txt", "x_999.jpg"):
+                r = http.get(f"/studio-media/{name}")
+                assert r.status_code == 404 and MARKER not in r.content, name
+    finally:
+        planted.unlink()

@@ -63,6 +63,7 @@ def test_every_event_of_the_full_app_has_a_declared_role(tmp_path):
 OWNER_CALLS = {  # every owner endpoint of the launched tabs: harmless arguments, token name
     "create_project": (("x", "", None, "imgs"), "admin_token"),
     "export": (("p", "json"), "admin_token"),
+    "delete_project": (("p",), "admin_token"),
     "dataset_export": (("p", "parquet", 0.1, 0, "publish"), "token"),
     "dataset_push": (("p", "user/repo", True, "", 0.1, 0, "publish"), "token"),
     "dataset_import": (("user/repo", None, "", ""), "token"),

@@ -26,7 +26,7 @@ def test_copy_is_made_once_and_original_untouched(tmp_path):
         assert max(img.size) == 160
     after = (hashlib.sha256(original.read_bytes()).hexdigest(), original.stat().st_mtime_ns)
     assert after == before
-    assert cache.url("abc123", original).startswith("gradio_api/file=")
+    assert cache.url("abc123", original) == "studio-media/abc123_1024.jpg"  # no server path
 
 
 def test_corrupt_or_missing_original_is_reported(tmp_path):

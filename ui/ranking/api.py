@@ -93,6 +93,21 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
                 settings=settings,
             )
 
+    def delete_project(
+        project: str,
+        admin_token: str = "",
+        profile: gr.OAuthProfile | None = None,
+    ) -> str:
+        """Delete a project and its votes (owner only); image files are not touched.
+        Lets a script start over under the same name."""
+        with user_errors():
+            require(ctx, "delete_project", admin_token, profile)
+            if not isinstance(project, str) or not project:
+                raise StudioError("give the name of the project to delete")
+            ctx.studio.delete_project(project)
+            desk.forget(project)
+            return f"deleted {project!r}"
+
     def join(
         project: str,
         name: str,
@@ -203,6 +218,7 @@ def register_api(ctx: StudioContext, desk: RankingDesk) -> None:
     for fn, api_name, group, limit in (
         (list_projects, "list_projects", "ranking-api", LABELING_CONCURRENCY),
         (create, "create_project", "ranking-heavy", HEAVY_CONCURRENCY),
+        (delete_project, "delete_project", "ranking-heavy", HEAVY_CONCURRENCY),
         (join, "join", "ranking-api", LABELING_CONCURRENCY),
         (next_pair, "next_pair", "ranking-api", LABELING_CONCURRENCY),
         (vote, "vote", "ranking-api", LABELING_CONCURRENCY),

@@ -44,7 +44,7 @@ FORM_FIELDS = {
 }
 # Form keys that are not settings, or settings the server decides (paths, resume).
 NOT_SETTINGS = {"source", "data", "base_model", "preset", "data_kind", "output_dir",
-                "studio_db", "resume", "cpu"}  # fmt: skip
+                "studio_db", "data_roots", "resume", "cpu"}  # fmt: skip
 SETTING_TYPES = get_type_hints(TrainConfig)
 MAX_CURVE_POINTS = 600
 METRIC_ORDER = ("accuracy", "nll", "brier", "ece", "aurc", "spearman", "kendall",
@@ -180,7 +180,11 @@ class TrainingDesk:
             self._build_demo_if_picked(base)  # built on first use, so it exists to be gated
             base = self._local(base, "the base model")
         preset = form.get("preset") or ""
-        config = TrainConfig(data=data, base_model=base, studio_db=str(self.studio_db))
+        # Image paths inside the data (JSON or Parquet cells) are gated like the data itself.
+        roots = os.pathsep.join(str(r) for r in self.roots)
+        config = TrainConfig(
+            data=data, base_model=base, studio_db=str(self.studio_db), data_roots=roots
+        )
         if self.embedding_dir is not None:
             config = dataclasses.replace(config, embedding_dir=str(self.embedding_dir))
         if preset in PRESETS:
