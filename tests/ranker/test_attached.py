@@ -52,7 +52,16 @@ def _vote_truthfully(project, quality, n: int, labeler: str = "alice") -> None:
 def _copy_votes(source, target) -> None:
     target.record_votes(
         [
-            (uuid.uuid4().hex, v.left_uid, v.right_uid, v.outcome, v.labeler, time.time(), None, "t")
+            (
+                uuid.uuid4().hex,
+                v.left_uid,
+                v.right_uid,
+                v.outcome,
+                v.labeler,
+                time.time(),
+                None,
+                "t",
+            )
             for v in source.votes()
         ]
     )
