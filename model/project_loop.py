@@ -26,7 +26,6 @@ import torch
 
 from common.images import ImageReadError
 from model.embeddings import EmbeddingCache, backbone_fingerprint, embed_images
-from ranker.attached import StoredFeatures
 
 EMBEDDINGS_DIRNAME = "embeddings"
 
@@ -38,8 +37,9 @@ def cache_root(data_dir: str | Path) -> Path:
 
 def image_features(
     model, images, cache: EmbeddingCache, *, batch_size: int = 16
-) -> tuple[StoredFeatures, list[str]]:
-    """Features of ``images`` (ImageRows) and the names of those that could not be read."""
+) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """uids, embeddings (n, hidden), base scores (n,) of ``images`` (the project's image
+    rows), and the names of those that could not be read."""
     items = [(img.uid, img.path, img.name) for img in images]
     hidden = model.config.vision_config.hidden_size
     emb = np.zeros((len(items), hidden), dtype=np.float32)
@@ -72,7 +72,7 @@ def image_features(
         base[ok] = scores.float().cpu().numpy()
         emb[~ok] = emb[ok].mean(axis=0)
         base[~ok] = base[ok].mean()
-    return StoredFeatures([u for u, _, _ in items], emb, base), unreadable
+    return [u for u, _, _ in items], emb, base, unreadable
 
 
 def attach_model(
@@ -83,11 +83,11 @@ def attach_model(
         raise ValueError(f"project {session.name!r} needs at least two images")
     fingerprint = backbone_fingerprint(model)
     cache = EmbeddingCache(cache_root(data_dir), fingerprint)
-    features, unreadable = image_features(model, session.images, cache)
+    uids, emb, base, unreadable = image_features(model, session.images, cache)
     info = {"source": str(source), "label": label or Path(str(source)).name or str(source),
             "fingerprint": fingerprint}  # fmt: skip
-    session.attach_model(info, features)
-    return {"images": len(features.uids), "unreadable": unreadable, **info}
+    session.attach_model(info, uids, emb, base)
+    return {"images": len(uids), "unreadable": unreadable, **info}
 
 
 def fill_missing(session, model, data_dir: str | Path) -> int:
@@ -101,6 +101,7 @@ def fill_missing(session, model, data_dir: str | Path) -> int:
     cache = EmbeddingCache(
         cache_root(data_dir), info.get("fingerprint") or backbone_fingerprint(model)
     )
-    features, _ = image_features(model, [img for img in session.images if img.uid in todo], cache)
-    session.add_model_features(features)
+    new = [img for img in session.images if img.uid in todo]
+    uids, emb, base, _ = image_features(model, new, cache)
+    session.add_model_features(uids, emb, base)
     return len(todo)

@@ -63,6 +63,12 @@ class StoredFeatures:
         if not (np.all(np.isfinite(self.embeddings)) and np.all(np.isfinite(self.base_scores))):
             raise StudioError("embeddings and base scores must be finite numbers")
 
+    @classmethod
+    def of(cls, uids, embeddings, base_scores) -> StoredFeatures:
+        """From plain sequences/arrays (what the model layer hands over)."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        return cls([str(u) for u in uids], emb, np.asarray(base_scores, dtype=np.float64))
+
     def merged(self, other: StoredFeatures) -> StoredFeatures:
         """These features with ``other``'s added (``other`` wins for uids in both)."""
         if self.uids and other.embeddings.shape[1] != self.embeddings.shape[1]:

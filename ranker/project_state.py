@@ -274,11 +274,13 @@ class ProjectState:
             self._features_key, self._features = key, features
         return PrequentialLoop(self._features) if self._features is not None else None
 
-    def attach_model(self, info: dict, features: StoredFeatures) -> None:
-        """Attach a model: store its record in the settings and its features beside the
-        database (merged with any already there), then rebuild the selector."""
+    def attach_model(self, info: dict, uids, embeddings, base_scores) -> None:
+        """Attach a model: store its record (source, label, fingerprint) in the settings
+        and each image's embedding and base score beside the database (merged with those
+        already there for the same backbone), then rebuild the selector."""
         if not isinstance(info, dict) or not info.get("source"):
             raise StudioError("an attached model needs at least its source")
+        features = StoredFeatures.of(uids, embeddings, base_scores)
         with self._lock:
             old = self.stored_features()
             same = old is not None and (self.attached_model or {}).get("fingerprint") == info.get(
@@ -290,8 +292,9 @@ class ProjectState:
             )
             self._reload()
 
-    def add_model_features(self, features: StoredFeatures) -> None:
+    def add_model_features(self, uids, embeddings, base_scores) -> None:
         """Features of images added since attaching (intake of an attached project)."""
+        features = StoredFeatures.of(uids, embeddings, base_scores)
         with self._lock:
             if self.attached_model is None:
                 raise StudioError(f"no model is attached to project {self.name!r}")

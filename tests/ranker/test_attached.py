@@ -37,9 +37,8 @@ def _project(tmp_path, name: str = "p", db: str = "studio.db"):
     return studio, project
 
 
-def _features(project, emb, base) -> StoredFeatures:
-    uids = [img.uid for img in project.images]
-    return StoredFeatures(uids, emb, base)
+def _features(project, emb, base) -> tuple:
+    return [img.uid for img in project.images], emb, base
 
 
 def _vote_truthfully(project, quality, n: int, labeler: str = "alice") -> None:
@@ -70,7 +69,7 @@ def _copy_votes(source, target) -> None:
 def test_attach_ranks_by_the_head_and_marks_what_rests_on_votes(tmp_path):
     _, project = _project(tmp_path)
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     assert isinstance(project.selector, PrequentialLoop)
     _vote_truthfully(project, quality, 6)
     rows = project.leaderboard()
@@ -89,7 +88,7 @@ def test_attach_ranks_by_the_head_and_marks_what_rests_on_votes(tmp_path):
 def test_every_vote_is_predicted_before_it_is_used(tmp_path):
     _, project = _project(tmp_path)
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     _vote_truthfully(project, quality, 30)
     status = project.model_status()
     assert status.votes_judged == 30
@@ -103,7 +102,7 @@ def test_every_vote_is_predicted_before_it_is_used(tmp_path):
     # caught disagreeing at first and never matches the good one
     _, other = _project(tmp_path / "b")
     noise, _ = _truth(seed=1)
-    other.attach_model(INFO, _features(other, noise, -quality))
+    other.attach_model(INFO, *_features(other, noise, -quality))
     _vote_truthfully(other, quality, 30)
     assert other.model_status().agreement < status.agreement
     assert other.selector.predictions[0] < 0.5  # the base head alone, reversed
@@ -112,7 +111,7 @@ def test_every_vote_is_predicted_before_it_is_used(tmp_path):
 def test_undo_rewinds_the_head(tmp_path):
     _, project = _project(tmp_path)
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     _vote_truthfully(project, quality, 12)
     project.leaderboard()
     scores, status = project.selector.head.scores.copy(), project.model_status()
@@ -128,7 +127,7 @@ def test_detached_equals_todays_ranking_exactly(tmp_path):
     _, project = _project(tmp_path)
     _, twin = _project(tmp_path, "twin")  # never attached
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     _vote_truthfully(project, quality, 20)
     _copy_votes(project, twin)
     assert project.detach_model() and not project.detach_model()
@@ -143,7 +142,7 @@ def test_detached_equals_todays_ranking_exactly(tmp_path):
 def test_a_restart_keeps_the_attachment_without_a_model(tmp_path):
     studio, project = _project(tmp_path)
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     _vote_truthfully(project, quality, 15)
     board, status = project.leaderboard(), project.model_status()
     studio.close()
@@ -157,17 +156,16 @@ def test_a_restart_keeps_the_attachment_without_a_model(tmp_path):
 def test_new_images_wait_for_their_features(tmp_path):
     _, project = _project(tmp_path)
     emb, quality = _truth()
-    project.attach_model(INFO, _features(project, emb, quality))
+    project.attach_model(INFO, *_features(project, emb, quality))
     extra = make_images(tmp_path / "more", N + 2)[N:]
     project.add_files(extra)
     assert project.images_without_features() == [img.uid for img in project.images[N:]]
     assert not isinstance(project.selector, PrequentialLoop)  # today's strategy meanwhile
     assert project.model_status().missing == 2 and not project.model_status().ready
     project.next_pair("alice")  # still hands out pairs
-    new = StoredFeatures(
+    project.add_model_features(
         [img.uid for img in project.images[N:]], np.zeros((2, D), np.float32), np.zeros(2)
     )
-    project.add_model_features(new)
     assert isinstance(project.selector, PrequentialLoop)
     assert project.model_status().ready
 
@@ -180,8 +178,8 @@ def test_bad_features_are_refused_by_name(tmp_path):
     with pytest.raises(StudioError, match="finite"):
         StoredFeatures(uids, np.full((N, D), np.nan, np.float32), np.zeros(N))
     with pytest.raises(StudioError, match="source"):
-        project.attach_model({}, StoredFeatures(uids, np.zeros((N, D), np.float32), np.zeros(N)))
+        project.attach_model({}, uids, np.zeros((N, D), np.float32), np.zeros(N))
     with pytest.raises(StudioError, match="no model is attached"):
-        project.add_model_features(StoredFeatures([], np.zeros((0, D), np.float32), np.zeros(0)))
+        project.add_model_features([], np.zeros((0, D), np.float32), np.zeros(0))
     with pytest.raises(StudioError, match="unknown project settings"):
         project.update(model={"source": "x"})  # only attach_model sets it
