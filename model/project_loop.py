@@ -12,9 +12,9 @@ An image the model cannot read (a file damaged after intake) gets the mean embed
 and the mean score: the head places it in the middle until votes place it.
 
 Large projects: the backbone pass is the whole cost; on a Space it runs on the GPU
-(the app wraps the call), and ``python -m model.score`` with ``--embeddings-cache``
-fills the same cache on many GPUs first (``accelerate launch``), after which attaching
-only reads the cache.
+(the app wraps the call). Every vector is cached as soon as it is computed, so an
+interrupted attach resumes. The sharded scorer (``python -m model.score``) does not
+write embeddings yet; writing them there is the way to many GPUs.
 """
 
 from __future__ import annotations
