@@ -29,10 +29,13 @@ def export_csv(project: ProjectSession, order: str | None = None) -> str:
     """The leaderboard as CSV with mu, sigma, conservative score and counts, ranked by
     ``order`` (default: the order every output shares, ``ranker.results.default_order``)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=LEADERBOARD_COLUMNS, lineterminator="\n")
+    rows = project.leaderboard(order)
+    # with a model attached each row also says whether votes or the model place it
+    extra = ["ranked_by"] if rows and "ranked_by" in rows[0] else []
+    writer = csv.DictWriter(out, fieldnames=[*LEADERBOARD_COLUMNS, *extra], lineterminator="\n")
     writer.writeheader()
     shown = shown_paths(project)
-    for row in project.leaderboard(order):
+    for row in rows:
         writer.writerow({**row, "path": shown.get(row["path"], Path(row["path"]).name)})
     return out.getvalue()
 

@@ -17,6 +17,18 @@ import numpy as np
 
 from common.contracts import TIE
 from common.paths import inside
+from ranker.attached import (
+    SETTING,
+    LoopStatus,
+    PrequentialLoop,
+    StoredFeatures,
+    features_for,
+    features_path,
+    load_features,
+    loop_status,
+    ranked_by,
+    save_features,
+)
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
 from ranker.ratings import RatingConfig, Ratings
@@ -39,6 +51,8 @@ class ProjectState:
         self.store = store
         self.row = row
         self._lock = threading.RLock()
+        self._features_key: tuple | None = None  # which features file _features came from
+        self._features = None
         self._reload()
 
     # --- state ------------------------------------------------------------------------
@@ -116,6 +130,10 @@ class ProjectState:
         from ranker.selection import make_selector
 
         settings = self.settings
+        if self.attached_model is not None:  # model in the loop, once every image has features
+            loop = self._model_loop_selector()
+            if loop is not None:
+                return loop
         if settings["strategy"] == "budget":
             return make_selector(
                 "budget", budget=settings.get("budget"), random_share=settings["random_share"]
@@ -153,7 +171,10 @@ class ProjectState:
             self.index = {img.uid: i for i, img in enumerate(self.images)}
             if new:
                 self.ratings.grow(new)
-                self.selector.reset()
+                if self.attached_model is not None:  # new images wait for their features
+                    self.selector = self._make_selector()
+                else:
+                    self.selector.reset()
             return report
 
     def add_folder(self, folder: Path | str, recursive: bool = False) -> IntakeReport:
@@ -212,10 +233,96 @@ class ProjectState:
                 own = self.selector.ranking(self.ratings.pool)
             if order == "refit" and hasattr(self.selector, "refit_scores"):
                 fitted = self.selector.refit_scores(self.ratings.pool)  # never waits
-            return leaderboard_rows(self.ratings, self.images, order, own, fitted)
+            rows = leaderboard_rows(self.ratings, self.images, order, own, fitted)
+            if self.attached_model is not None:  # detached: today's rows, unchanged
+                marks = ranked_by(self.selector, self.ratings.pool)
+                for row in rows:
+                    row["ranked_by"] = str(marks[self.index[row["uid"]]])
+            return rows
 
     def progress(self) -> Progress:
         return progress_of(self.ratings, self.settings.get("budget"))
 
     def votes(self, include_undone: bool = False) -> list[VoteRow]:
         return self.store.votes(self.row.id, include_undone)
+
+    # --- an attached model (model in the loop, :mod:`ranker.attached`) ------------------
+    @property
+    def attached_model(self) -> dict | None:
+        """The attached model's record (source, label, fingerprint), or None."""
+        info = self.row.settings.get(SETTING)
+        return info if isinstance(info, dict) else None
+
+    @property
+    def features_file(self) -> Path:
+        return features_path(self.store.path, self.row.id)
+
+    def stored_features(self) -> StoredFeatures | None:
+        return load_features(self.features_file)
+
+    def _model_loop_selector(self) -> PrequentialLoop | None:
+        """The model-in-the-loop selector on the stored features; None while an image
+        lacks them. The principal axes are computed once per features file version."""
+        path = self.features_file
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size, tuple(img.uid for img in self.images))
+        if self._features_key != key:
+            features, _ = features_for(load_features(path), [img.uid for img in self.images])
+            self._features_key, self._features = key, features
+        return PrequentialLoop(self._features) if self._features is not None else None
+
+    def attach_model(self, info: dict, uids, embeddings, base_scores) -> None:
+        """Attach a model: store its record (source, label, fingerprint) in the settings
+        and each image's embedding and base score beside the database (merged with those
+        already there for the same backbone), then rebuild the selector."""
+        if not isinstance(info, dict) or not info.get("source"):
+            raise StudioError("an attached model needs at least its source")
+        features = StoredFeatures.of(uids, embeddings, base_scores)
+        with self._lock:
+            old = self.stored_features()
+            same = old is not None and (self.attached_model or {}).get("fingerprint") == info.get(
+                "fingerprint"
+            )
+            save_features(self.features_file, old.merged(features) if same else features)
+            self.store.update_project(
+                self.row.id, settings={**self.row.settings, SETTING: dict(info)}
+            )
+            self._reload()
+
+    def add_model_features(self, uids, embeddings, base_scores) -> None:
+        """Features of images added since attaching (intake of an attached project)."""
+        features = StoredFeatures.of(uids, embeddings, base_scores)
+        with self._lock:
+            if self.attached_model is None:
+                raise StudioError(f"no model is attached to project {self.name!r}")
+            old = self.stored_features()
+            save_features(self.features_file, old.merged(features) if old else features)
+            self.selector = self._make_selector()
+
+    def detach_model(self) -> bool:
+        """Back to the project's own strategy, exactly as if no model had been attached.
+        Returns False when none was. The features file goes; the embedding cache stays."""
+        with self._lock:
+            if self.attached_model is None:
+                return False
+            settings = {k: v for k, v in self.row.settings.items() if k != SETTING}
+            self.store.update_project(self.row.id, settings=settings)
+            self.features_file.unlink(missing_ok=True)
+            self._reload()
+            return True
+
+    def images_without_features(self) -> list[str]:
+        """Uids of images the attached model has not embedded yet."""
+        stored = self.stored_features()
+        known = set(stored.uids) if stored else set()
+        return [img.uid for img in self.images if img.uid not in known]
+
+    def model_status(self) -> LoopStatus:
+        """Held-out agreement of the attached model with the votes, and what rests on votes."""
+        with self._lock:
+            info = self.attached_model
+            missing = len(self.images_without_features()) if info else 0
+            return loop_status(self.selector, self.ratings.pool, info, missing)

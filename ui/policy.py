@@ -62,6 +62,9 @@ ROLES: dict[str, Role] = {
     "scoring_models": ANYONE,
     "training_start": OWNER,
     "training_poll": ANYONE,
+    "attach_model": OWNER,  # computes every image's embedding; changes the project's ranking
+    "detach_model": OWNER,
+    "model_status": ANYONE,
     "training_stop": OWNER,
     # --- page events (private: the page calls them, scripts should not) -------------------
     "policy.prefill_token": ANYONE,  # copies ?token= from the login URL into the box
@@ -78,6 +81,9 @@ ROLES: dict[str, Role] = {
     "ranking.owner.on_stats": OWNER,
     "ranking.owner.on_export": OWNER,
     "ranking.owner.on_delete": OWNER,
+    "ranking.model_panel.on_status": ANYONE,
+    "ranking.model_panel.on_attach": OWNER,
+    "ranking.model_panel.on_detach": OWNER,
     "dataset.tab.on_refresh": ANYONE,
     "dataset.tab.on_backup_status": ANYONE,
     "training.tab.on_preset": ANYONE,

@@ -69,6 +69,8 @@ OWNER_CALLS = {  # every owner endpoint of the launched tabs: harmless arguments
     "dataset_import": (("user/repo", None, "", ""), "token"),
     "backup_now": ((), "token"),
     "prerank": (("p", "", 0.75), "token"),
+    "attach_model": (("p", ""), "admin_token"),
+    "detach_model": (("p",), "admin_token"),
 }
 
 

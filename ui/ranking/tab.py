@@ -73,6 +73,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
     from gradio.context import Context
 
     from ui.ranking.api import register_api
+    from ui.ranking.model_panel import build_model_panel
     from ui.ranking.owner import build_owner_tools
     from ui.ranking.panels import build_leaderboard, build_new_project, build_progress
 
@@ -122,6 +123,7 @@ def build_ranking_tab(ctx: StudioContext) -> None:
 
     lb = build_leaderboard(ctx, desk, project)
     build_progress(ctx, desk, project)
+    build_model_panel(ctx, desk, project, admin_token)
     build_new_project(ctx, desk, project, admin_token)
     build_owner_tools(ctx, desk, project, labeler, pair_id, admin_token, view)
     prefill_token(admin_token)
@@ -250,6 +252,7 @@ def progress_line(ctx: StudioContext, desk: RankingDesk, project: str) -> str:
     """The progress line under the buttons; on the demo also the Kendall tau of the
     order the leaderboard shows by default against the demo's known order."""
     from ui.demo import DEMO_PROJECT, kendall_tau_vs_truth, known_levels
+    from ui.ranking.model_panel import status_markdown
 
     try:
         session = desk.session(project)
@@ -259,7 +262,9 @@ def progress_line(ctx: StudioContext, desk: RankingDesk, project: str) -> str:
             board = session.leaderboard()  # the default order, as the leaderboard shows it
             ranked = [session.image(r["uid"]).name for r in board if not r["excluded"]]
             tau = kendall_tau_vs_truth(ranked, levels) if session.progress().votes else None
-        return progress_markdown(session.progress(), tau)
+        line = progress_markdown(session.progress(), tau)
+        model = status_markdown(session.model_status())  # empty without an attached model
+        return line.replace("\n\n", f" · {model}\n\n", 1) if model else line
     except StudioError as exc:
         return str(exc)
 

@@ -207,6 +207,7 @@ LEADERBOARD_HEADERS = [
     "comparisons",
     "excluded",
     "reason",
+    "ranked by",
 ]
 LEADERBOARD_TYPES = [
     "number",
@@ -220,6 +221,7 @@ LEADERBOARD_TYPES = [
     "number",
     "number",
     "bool",
+    "str",
     "str",
 ]
 
@@ -258,6 +260,8 @@ def leaderboard_rows(
                 r["comparisons"],
                 bool(r["excluded"]),
                 r["exclusion_reason"],
+                # votes / model (a model is attached) / none: nothing places it yet
+                r.get("ranked_by") or ("votes" if r["comparisons"] else "none"),
             ]
         )
     return out

@@ -1,0 +1,212 @@
+"""A model attached to a project: its image features on disk, and the selector they feed.
+
+The owner may attach a quality model to a project (the app computes each image's
+pooled embedding and base score with the model, :mod:`model.project_loop`); from then
+on the project's pair selector is the model-in-the-loop one
+(:class:`~ranker.selection.model_loop.ModelLoopSelector`) and its ``auto`` ranking
+combines the model's online head with the votes. This module is the ranker's side of
+that, numpy only (the ranker never imports torch):
+
+- which model is attached lives in the project's settings (``settings["model"]``, a
+  small dict: source, label, backbone fingerprint), so a restart keeps it;
+- the features live beside the vote database, one file per project
+  (``<data dir>/model_loop/project-<id>.npz``: uids, embeddings, base scores), written
+  atomically; they are read back on every replay, so no model is loaded after a restart;
+- :class:`PrequentialLoop` records, for every vote, what the head predicted *before*
+  it saw that vote (held-out by construction), from which :func:`loop_status` reports
+  the model's agreement with the votes and the share of the ranking that rests on votes.
+
+An image without features (added after attaching, before the app embedded it) turns
+the selector back to the project's own strategy until its features arrive: a partial
+feature matrix would rank that image by nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ranker.errors import StudioError
+from ranker.online_head import HeadFeatures, OnlineHead
+from ranker.pool import Pool
+from ranker.selection.model_loop import ModelLoopSelector
+
+SETTING = "model"  # settings key: {"source", "label", "fingerprint"} or absent/None
+FEATURES_DIR = "model_loop"
+RECENT = 20  # votes in the "recent agreement" window
+
+
+def features_path(db_path: str | Path, project_id: int) -> Path:
+    """Where a project's features live: beside the vote database, keyed by project id
+    (a renamed or re-created project with the same name never reads stale features)."""
+    return Path(db_path).parent / FEATURES_DIR / f"project-{project_id}.npz"
+
+
+@dataclass(frozen=True)
+class StoredFeatures:
+    """Per-image embeddings (n, d) float32 and base-model scores (n,), keyed by uid."""
+
+    uids: list[str]
+    embeddings: np.ndarray
+    base_scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.uids)
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:
+            raise StudioError(f"embeddings must be ({n}, dims), got {self.embeddings.shape}")
+        if self.base_scores.shape != (n,):
+            raise StudioError(f"base scores must be ({n},), got {self.base_scores.shape}")
+        if not (np.all(np.isfinite(self.embeddings)) and np.all(np.isfinite(self.base_scores))):
+            raise StudioError("embeddings and base scores must be finite numbers")
+
+    @classmethod
+    def of(cls, uids, embeddings, base_scores) -> StoredFeatures:
+        """From plain sequences/arrays (what the model layer hands over)."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        return cls([str(u) for u in uids], emb, np.asarray(base_scores, dtype=np.float64))
+
+    def merged(self, other: StoredFeatures) -> StoredFeatures:
+        """These features with ``other``'s added (``other`` wins for uids in both)."""
+        if self.uids and other.embeddings.shape[1] != self.embeddings.shape[1]:
+            raise StudioError(
+                f"new embeddings have {other.embeddings.shape[1]} dims, "
+                f"the attached model's have {self.embeddings.shape[1]}"
+            )
+        keep = [i for i, u in enumerate(self.uids) if u not in set(other.uids)]
+        return StoredFeatures(
+            [self.uids[i] for i in keep] + list(other.uids),
+            np.concatenate([self.embeddings[keep], other.embeddings]).astype(np.float32),
+            np.concatenate([self.base_scores[keep], other.base_scores]).astype(np.float64),
+        )
+
+    def for_images(self, uids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Rows in the project's image order, and the uids that have none."""
+        where = {u: i for i, u in enumerate(self.uids)}
+        missing = [u for u in uids if u not in where]
+        rows = np.array([where.get(u, 0) for u in uids], dtype=np.int64)
+        if not self.uids:
+            return np.zeros((len(uids), 0), np.float32), np.zeros(len(uids)), list(uids)
+        return self.embeddings[rows], self.base_scores[rows], missing
+
+
+def save_features(path: Path, features: StoredFeatures) -> None:
+    """Write atomically (a crash leaves the old file or the new one, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            uids=np.array(features.uids, dtype=str),
+            embeddings=features.embeddings.astype(np.float32),
+            base_scores=features.base_scores.astype(np.float64),
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_features(path: Path) -> StoredFeatures | None:
+    """The stored features, or None when there is no (readable) file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return StoredFeatures(
+                [str(u) for u in data["uids"]],
+                np.asarray(data["embeddings"], dtype=np.float32),
+                np.asarray(data["base_scores"], dtype=np.float64),
+            )
+    except (FileNotFoundError, OSError, KeyError, ValueError, StudioError):
+        return None
+
+
+class _RecordingHead(OnlineHead):
+    """An :class:`OnlineHead` that notes its prediction of each vote before taking it."""
+
+    predictions: list[float]
+
+    def add(self, a: int, b: int, result: float) -> None:
+        self.predictions.append(self.predict(a, b))
+        super().add(a, b, result)
+
+
+class PrequentialLoop(ModelLoopSelector):
+    """The model-in-the-loop selector, plus the head's held-out prediction of every vote.
+
+    Each vote is predicted by the head as it stood before that vote (the same moment
+    the selector's own guard scores it), so the agreement is prequential: no vote is
+    ever judged by a head that learnt from it. Replays (restart, undo) rebuild the same
+    record, since the selector replays the log in order.
+    """
+
+    def _start(self, pool: Pool) -> None:
+        super()._start(pool)
+        head = object.__new__(_RecordingHead)  # the same state, one method more
+        head.__dict__.update(self.head.__dict__)
+        head.predictions = []
+        self.head = head
+
+    @property
+    def predictions(self) -> list[float]:
+        """P(first beats second) the head gave each vote before seeing it, in log order."""
+        return list(getattr(self.head, "predictions", []))
+
+
+@dataclass(frozen=True)
+class LoopStatus:
+    """What the Ranking tab shows about the attached model."""
+
+    attached: bool
+    label: str = ""
+    ready: bool = False  # features cover every image: the model-in-the-loop selector runs
+    missing: int = 0  # images still without features
+    model_on: bool = False  # the guard lets the model pick and rank
+    votes_judged: int = 0  # non-tie votes predicted before they were used
+    agreement: float | None = None  # share of them the head called right
+    recent_agreement: float | None = None  # the same over the last RECENT of them
+    on_votes: float = 0.0  # share of the (not excluded) images ranked by their own votes
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def loop_status(selector, pool: Pool, info: dict | None, missing: int) -> LoopStatus:
+    """The attached model's standing: held-out agreement and the share resting on votes."""
+    if not info:
+        return LoopStatus(attached=False)
+    active = pool.active
+    on_votes = float((pool.counts[active] > 0).mean()) if active.any() else 0.0
+    label = str(info.get("label") or info.get("source") or "model")
+    if not isinstance(selector, PrequentialLoop):
+        return LoopStatus(True, label, False, missing, on_votes=on_votes)
+    selector.ranking(pool)  # brings the head up to the last vote
+    p = np.asarray(selector.predictions, dtype=np.float64)
+    decided = np.asarray(pool.result[: len(p)], dtype=np.float64) == 1.0
+    right = p[decided] > 0.5  # the first image won these: the head should favour it
+    agree = float(right.mean()) if right.size else None
+    recent = float(right[-RECENT:].mean()) if right.size else None
+    return LoopStatus(
+        True, label, True, 0, bool(selector.model_on), int(right.size), agree, recent, on_votes
+    )
+
+
+def ranked_by(selector, pool: Pool) -> np.ndarray:
+    """Per image: ``votes`` (its own comparisons place it), ``model`` (the head places
+    it) or ``none`` (no votes, and the guard has the model off)."""
+    voted = pool.counts > 0
+    model = isinstance(selector, PrequentialLoop) and selector.model_on
+    return np.where(voted, "votes", "model" if model else "none")
+
+
+def features_for(
+    stored: StoredFeatures | None, uids: Sequence[str]
+) -> tuple[HeadFeatures | None, int]:
+    """Head features in the project's image order, or None and how many images lack them."""
+    if stored is None:
+        return None, len(uids)
+    emb, base, missing = stored.for_images(uids)
+    if missing or len(uids) < 2:
+        return None, len(missing)
+    return HeadFeatures.from_embeddings(emb, base), 0
