@@ -81,9 +81,9 @@ def build_model_panel(
     ctx: StudioContext, desk: RankingDesk, project: gr.Dropdown, admin_token: gr.Textbox
 ) -> None:
     """The accordion (status for everyone, attach/detach for the owner) and the endpoints."""
-    from ui.scoring.tab import _gpu, default_model, model_choices
+    from ui.scoring.models import default_model, gpu, model_choices
 
-    attach_gpu = _gpu(_attach)  # the backbone pass runs on the GPU on a ZeroGPU Space
+    attach_gpu = gpu(_attach)  # the backbone pass runs on the GPU on a ZeroGPU Space
     with gr.Accordion("Model in the loop", open=False, elem_id="ps-model") as acc:
         status = gr.Markdown(elem_id="ps-model-status")
         gr.Markdown(f'<small class="ps-help">{HELP}</small>')
