@@ -37,7 +37,7 @@ from scipy.special import ndtr
 from ranker.btfit import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, VoteSync, key, random_pair
-from ranker.selection.imageranker import SmartShuffleSelector
+from ranker.selection.imageranker import AutoShuffleSelector, SmartShuffleSelector
 from ranker.selection.refit_model import RefitModel, refit, refit_prior  # noqa: F401 (old import path)
 from ranker.selection.sortstate import QuickSortState
 from ranker.tsmath import expected_information_gain
@@ -71,6 +71,8 @@ class ActiveSelector:
         misclicks: int = 1,
         suspect_checks: int = 12,
         background: bool = False,
+        sort_from: float = 0.0,
+        sparse_rank: str = "mu",
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
@@ -85,6 +87,8 @@ class ActiveSelector:
             raise ValueError(f"sort_within must be 'refit' or 'mu', got {sort_within!r}")
         self.sort_within = sort_within
         self.misclicks, self.suspect_checks = misclicks, suspect_checks
+        self.sort_from = sort_from
+        self.sparse_rank = sparse_rank
         self.background = background  # refits in a thread (the app), see refit_model
         self.check_every, self.min_checks = check_every, min_checks
         self.max_candidates = max_candidates
@@ -103,6 +107,7 @@ class ActiveSelector:
         self._noisy_at: int | None = None  # vote count when sorting was abandoned
         self._model: RefitModel | None = None
         self._shuffle = SmartShuffleSelector()
+        self._early = AutoShuffleSelector()
         self._reask: tuple[int, int] | None = None  # (claimed winner, loser) to ask again
         self._reask_since = 0
         self._forgiven = 0
@@ -162,7 +167,10 @@ class ActiveSelector:
         self, pool: Pool, rng: np.random.Generator, avoid: Collection[Pair] = ()
     ) -> Pair | None:
         self._update(pool)
-        pair = self._warmup(pool, rng, avoid) if self.warmup else None
+        early = self.sorting and self._before_sort(pool)
+        pair = self._early.next_pair(pool, rng, avoid) if early else None
+        if pair is None and self.warmup:
+            pair = self._warmup(pool, rng, avoid)
         reask = self._reask
         if pair is None and self.sorting and reask is not None and key(*reask) not in avoid:
             pair = key(*reask)
@@ -192,11 +200,13 @@ class ActiveSelector:
         image, whatever the refit's prior); from there on the refit is better.
         """
         self._update(pool)
+        if self.sorting and (pool.counts[pool.active] == 0).any():
+            return pool.mu.copy()  # warm-up: the refit orders no better (measured)
         if self.sorting and self._sort.contradictions == 0:
             if self.sort_within == "refit":
                 return self._sort.order_scores(self.refit_scores(pool))
             return self._sort.order_scores()
-        if self._sparse(pool):
+        if self._sparse(pool) and self.sparse_rank == "mu":
             return pool.mu.copy()
         fitted = self.refit_scores(pool)
         return pool.mu.copy() if fitted is None else fitted
@@ -209,6 +219,9 @@ class ActiveSelector:
         self._update(pool)
         self._model.update(pool)
         return self._model.scores.copy() if self._model.ready else None
+
+    def _before_sort(self, pool: Pool) -> bool:
+        return pool.n_votes < self.sort_from * max(1, int(pool.active.sum()))
 
     def _sparse(self, pool: Pool) -> bool:
         """Under ``online_until`` votes per active image: too few votes for a refit."""
