@@ -53,8 +53,8 @@ class ActiveSelector:
         *,
         mode: str = "auto",
         consistency_tolerance: float = 0.01,
-        check_every: int = 2,
-        min_checks: int = 40,
+        check_every: int = 4,
+        min_checks: int = 30,
         max_candidates: int = 15,
         warmup: bool = True,
         objective: str = "eig",
@@ -71,8 +71,8 @@ class ActiveSelector:
         misclicks: int = 1,
         suspect_checks: int = 12,
         background: bool = False,
-        sort_from: float = 0.0,
-        sparse_rank: str = "mu",
+        sort_from: float = 1.0,
+        sparse_rank: str = "refit",
     ) -> None:
         if mode not in ("auto", "sort", "refit"):
             raise ValueError(f"mode must be 'auto', 'sort' or 'refit', got {mode!r}")
