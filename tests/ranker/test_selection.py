@@ -191,7 +191,9 @@ def test_active_ranks_noisy_votes_online_then_by_refit() -> None:
 
 def test_active_detects_noise_within_about_one_vote_per_image() -> None:
     # the detector itself, sorting from the warm-up on (the former default)
-    _, _, sel, _ = drive("active", n=100, votes=100, noise=1.03, sort_from=0.0, check_every=2, min_checks=40)
+    _, _, sel, _ = drive(
+        "active", n=100, votes=100, noise=1.03, sort_from=0.0, check_every=2, min_checks=40
+    )
     assert not sel.sorting
     # the default sorts from 1 vote per image on (Image Ranker's auto-shuffle pairs
     # before): 80% labelers are caught within one vote per image of the sort's start
@@ -206,13 +208,23 @@ def test_active_detects_noise_within_about_one_vote_per_image() -> None:
 
 def test_active_spot_checks_start_right_after_the_warm_up() -> None:
     n = 100
-    _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n), sort_from=0.0, check_every=2, min_checks=40)  # consistent: confirmed
+    _, _, sel, _ = drive(
+        "active", n=n, votes=int(0.8 * n), sort_from=0.0, check_every=2, min_checks=40
+    )  # consistent: confirmed
     assert sel.sorting and sel._sort.checked > 0 and sel._sort.contradictions == 0
     caught = []
     for seed in range(10):  # 80% labelers: most are caught before 0.8 votes per image
         # (without the misclick re-ask, whose cost the next test bounds)
         _, _, sel, _ = drive(
-            "active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed, misclicks=0, sort_from=0.0, check_every=2, min_checks=40
+            "active",
+            n=n,
+            votes=int(0.8 * n),
+            noise=1.03,
+            seed=seed,
+            misclicks=0,
+            sort_from=0.0,
+            check_every=2,
+            min_checks=40,
         )
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 8
@@ -250,7 +262,16 @@ def test_one_misclick_is_re_asked_and_forgiven_noise_still_caught() -> None:
     assert sel._sort.contradictions == 0
     caught = []
     for seed in range(10):  # 80% labelers still leave sorting, a few votes later
-        _, _, sel, _ = drive("active", n=n, votes=int(1.1 * n), noise=1.03, seed=seed, sort_from=0.0, check_every=2, min_checks=40)
+        _, _, sel, _ = drive(
+            "active",
+            n=n,
+            votes=int(1.1 * n),
+            noise=1.03,
+            seed=seed,
+            sort_from=0.0,
+            check_every=2,
+            min_checks=40,
+        )
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 9
     assert np.median([at or 2 * n for at in caught]) <= 0.8 * n
