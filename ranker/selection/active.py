@@ -98,6 +98,8 @@ class ActiveSelector:
         self.sort_within = sort_within
         self.misclicks, self.suspect_checks = misclicks, suspect_checks
         self.sort_from = sort_from
+        if sparse_rank not in ("refit", "mu"):
+            raise ValueError(f"sparse_rank must be 'refit' or 'mu', got {sparse_rank!r}")
         self.sparse_rank = sparse_rank
         self.background = background  # refits in a thread (the app), see refit_model
         self.check_every, self.min_checks = check_every, min_checks
