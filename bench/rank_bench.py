@@ -197,6 +197,10 @@ def simulate(run: Run) -> dict:
     open_pairs: list[tuple[int, int]] = []  # handed out, not answered yet (oldest first)
     last: set = set()
     done = False
+    # a leaderboard is a strict order: ties broken at random, by one key per seed shared
+    # by every ranking and strategy (common random numbers: paired gaps then measure the
+    # rankings, not the luck of two separate tie-breaks)
+    tie_key = np.random.default_rng([run.seed, 2**20]).random(run.n)
     for target in targets:
         while pool.n_votes < target and not done:
             while len(open_pairs) < world.open_pairs:
@@ -224,8 +228,7 @@ def simulate(run: Run) -> dict:
         for name, scores in (("mu", pool.mu), ("refit", refit(pool)[0]), ("own", own)):
             curves[f"{name}_tau"].append(float(kendalltau(scores, q)[0]))
             curves[f"{name}_rho"].append(float(spearmanr(scores, q)[0]))
-            # a leaderboard is a strict order: ties broken at random
-            strict = np.lexsort((rng.random(run.n), scores))
+            strict = np.lexsort((tie_key, scores))
             ranks = np.empty(run.n)
             ranks[strict] = np.arange(run.n)
             curves[f"{name}_stau"].append(float(kendalltau(ranks, q)[0]))

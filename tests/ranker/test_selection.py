@@ -181,25 +181,51 @@ def test_active_ranks_noisy_votes_online_then_by_refit() -> None:
     from ranker.selection import refit
 
     n = 60
-    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03, mode="refit")
+    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03, mode="refit", sparse_rank="mu")
     assert np.array_equal(sel.ranking(pool), pool.mu)  # sparse graph: online ratings
+    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03, mode="refit")
+    assert np.allclose(sel.ranking(pool), refit(pool)[0])  # the default: the refit
     _, pool, sel, _ = drive("active", n=n, votes=2 * n, noise=1.03, mode="refit")
     assert np.allclose(sel.ranking(pool), refit(pool)[0])
 
 
 def test_active_detects_noise_within_about_one_vote_per_image() -> None:
-    _, _, sel, _ = drive("active", n=100, votes=100, noise=1.03)  # an 80% labeler
+    # the detector itself, sorting from the warm-up on (the former default)
+    _, _, sel, _ = drive(
+        "active", n=100, votes=100, noise=1.03, sort_from=0.0, check_every=2, min_checks=40
+    )
     assert not sel.sorting
+    # the default sorts from 1 vote per image on (Image Ranker's auto-shuffle pairs
+    # before): 80% labelers are caught within one vote per image of the sort's start
+    # (measured: 118-184 votes at N = 100, median 142; checks every 4th vote)
+    caught = []
+    for seed in range(10):
+        _, _, sel, _ = drive("active", n=100, votes=200, noise=1.03, seed=seed)
+        caught.append(sel._noisy_at)
+    assert all(at is not None for at in caught)
+    assert np.median(caught) <= 150
 
 
 def test_active_spot_checks_start_right_after_the_warm_up() -> None:
     n = 100
-    _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n))  # consistent: confirmed checks
+    _, _, sel, _ = drive(
+        "active", n=n, votes=int(0.8 * n), sort_from=0.0, check_every=2, min_checks=40
+    )  # consistent: confirmed
     assert sel.sorting and sel._sort.checked > 0 and sel._sort.contradictions == 0
     caught = []
     for seed in range(10):  # 80% labelers: most are caught before 0.8 votes per image
         # (without the misclick re-ask, whose cost the next test bounds)
-        _, _, sel, _ = drive("active", n=n, votes=int(0.8 * n), noise=1.03, seed=seed, misclicks=0)
+        _, _, sel, _ = drive(
+            "active",
+            n=n,
+            votes=int(0.8 * n),
+            noise=1.03,
+            seed=seed,
+            misclicks=0,
+            sort_from=0.0,
+            check_every=2,
+            min_checks=40,
+        )
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 8
     assert np.median([at or n for at in caught]) <= 0.7 * n
@@ -211,7 +237,10 @@ def test_one_misclick_is_re_asked_and_forgiven_noise_still_caught() -> None:
     n = 100
     q = np.random.default_rng(1234).normal(size=n)
     rng = np.random.default_rng(0)
-    pool, sel, last = Pool.empty(n, **PRESET), make_selector("active"), set()
+    # the former schedule (sorting from the warm-up, a check every 2nd vote): the
+    # misclick lands in a sort that has checks to confirm it
+    old = dict(sort_from=0.0, check_every=2, min_checks=40)
+    pool, sel, last = Pool.empty(n, **PRESET), make_selector("active", **old), set()
     misclick = reasked = None
     for v in range(int(1.5 * n)):
         pair = sel.next_pair(pool, rng, avoid=last)
@@ -233,7 +262,16 @@ def test_one_misclick_is_re_asked_and_forgiven_noise_still_caught() -> None:
     assert sel._sort.contradictions == 0
     caught = []
     for seed in range(10):  # 80% labelers still leave sorting, a few votes later
-        _, _, sel, _ = drive("active", n=n, votes=int(1.1 * n), noise=1.03, seed=seed)
+        _, _, sel, _ = drive(
+            "active",
+            n=n,
+            votes=int(1.1 * n),
+            noise=1.03,
+            seed=seed,
+            sort_from=0.0,
+            check_every=2,
+            min_checks=40,
+        )
         caught.append(sel._noisy_at)
     assert sum(at is not None for at in caught) >= 9
     assert np.median([at or 2 * n for at in caught]) <= 0.8 * n
@@ -264,7 +302,7 @@ def test_active_noisy_and_sparse_pairs_like_smart_shuffle() -> None:
     from ranker.selection.imageranker import SmartShuffleSelector
 
     n = 60
-    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03)
+    _, pool, sel, _ = drive("active", n=n, votes=n, noise=1.03, sort_from=0.0)
     assert not sel.sorting  # noisy, and 1 vote per image is under online_until
     got = sel.next_pair(pool, np.random.default_rng(5))
     assert got == SmartShuffleSelector().next_pair(pool, np.random.default_rng(5))
