@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # torch loads only when the model is built: the tabs list it 
 
 DEMO_MODEL_DIRNAME = "demo-quality"
 DEMO_MODEL_LABEL = "Demo quality model (tiny, built here; not JoyQuality)"
+# What forms and the API call the demo model: a name, never the server folder it lives in.
+DEMO_MODEL_NAME = "demo-quality"
 README_NAME = "DEMO.md"
 VERSION = 1  # bump when the recipe changes: older folders are rebuilt
 IMAGE_SIZE = 128
@@ -196,7 +198,7 @@ def default_model_choice(models_dir: str | Path, hub_id: str) -> tuple[str, str]
         return hub_id, ""
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "it is not downloaded yet (1.7 GB)"
-    return str(demo_model_dir(models_dir)), (
+    return DEMO_MODEL_NAME, (
         f"JoyQuality (`{hub_id}`) is preselected only when it is on this machine, and {why}: "
         "the **demo quality model** is selected instead. It is a tiny model built here in "
         "seconds from generated pictures (it knows blur, noise, JPEG and low resolution, "

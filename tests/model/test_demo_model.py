@@ -33,7 +33,7 @@ def test_default_choice_is_the_demo_model_when_joyquality_is_absent(tmp_path, mo
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     monkeypatch.setattr(demo_model, "hub_model_cached", lambda repo: False)
     source, why = demo_model.default_model_choice(tmp_path, "fancyfeast/joyquality")
-    assert source == str(demo_model.demo_model_dir(tmp_path))
+    assert source == demo_model.DEMO_MODEL_NAME  # a name: forms never show server folders
     assert "offline mode is on" in why and "demo quality model" in why
     monkeypatch.setattr(demo_model, "hub_model_cached", lambda repo: True)
     assert demo_model.default_model_choice(tmp_path, "x/y") == ("x/y", "")

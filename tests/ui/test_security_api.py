@@ -177,10 +177,9 @@ def test_scoring_takes_only_offered_models_and_no_visitor_folders(c, site):
 def offered_models(ctx) -> list[str]:
     """What a fresh server offers: JoyQuality and the locally built demo model, nothing else."""
     from common.contracts import DEFAULT_MODEL_ID
-    from model.demo_model import demo_model_dir
-    from ui.scoring.models import models_dir
+    from model.demo_model import DEMO_MODEL_NAME
 
-    return [DEFAULT_MODEL_ID, str(demo_model_dir(models_dir(ctx)).resolve())]
+    return [DEFAULT_MODEL_ID, DEMO_MODEL_NAME]  # names, never server folders
 
 
 # --- exports -----------------------------------------------------------------------------

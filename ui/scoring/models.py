@@ -36,18 +36,28 @@ def models_dir(ctx: StudioContext) -> Path:
     return Path(ctx.data_dir) / "models"
 
 
-def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """JoyQuality, the demo model and every finished training run (``runs/<run>/final``)."""
-    from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
+RUN_PREFIX = "run: "  # a finished training run, offered by name: "run: <run name>"
 
+
+def _runs(ctx: StudioContext) -> dict[str, Path]:
+    """Public name -> folder of every finished training run (``runs/<run>/final``)."""
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
+    return {f"{RUN_PREFIX}{p.parent.name}": p.resolve() for p in runs}
+
+
+def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """JoyQuality, the demo model, every finished training run and the owner's list, as
+    (label, value). Values are names, never server folders: a page or an API answer
+    shows no path (:func:`check_source` maps a name to what is loaded)."""
+    from model.demo_model import DEMO_MODEL_LABEL, DEMO_MODEL_NAME
+
     extra = [m.strip() for m in os.environ.get("STUDIO_SCORING_MODELS", "").split(",")]
     return (
         [
             (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
-            (DEMO_MODEL_LABEL, str(demo_model_dir(models_dir(ctx)).resolve())),
+            (DEMO_MODEL_LABEL, DEMO_MODEL_NAME),
         ]
-        + [(f"run: {p.parent.name}", str(p.resolve())) for p in runs]
+        + [(name, name) for name in _runs(ctx)]
         + [(m, m) for m in extra if m and m != DEFAULT_MODEL_ID]
     )
 
@@ -63,23 +73,25 @@ def check_source(ctx: StudioContext, source: str) -> str:
     """Only the default model, this server's finished runs and the owner's list
     (``STUDIO_SCORING_MODELS``, comma-separated) are loaded: a visitor cannot make the
     server download an arbitrary Hub repo or read a folder elsewhere."""
-    from model.demo_model import demo_model_dir, ensure_demo_model
+    from model.demo_model import DEMO_MODEL_NAME, demo_model_dir, ensure_demo_model
 
     if source is not None and not isinstance(source, str):
         raise gr.Error("the model must be given as text (a name from /scoring_models)")
     source = (source or DEFAULT_MODEL_ID).strip()
-    allowed = [value for _, value in model_choices(ctx)]
-    demo = str(demo_model_dir(models_dir(ctx)).resolve())
-    if source == demo or Path(source).expanduser() == demo_model_dir(models_dir(ctx)):
+    demo = demo_model_dir(models_dir(ctx))
+    if source == DEMO_MODEL_NAME or Path(source).expanduser() in (demo, demo.resolve()):
         ensure_demo_model(models_dir(ctx))  # built here in seconds, once
-        return demo
-    if source in allowed:
+        return str(demo.resolve())
+    runs = _runs(ctx)
+    if source in runs:
+        return str(runs[source])
+    if source in [value for _, value in model_choices(ctx)]:
         return source
-    try:  # a run folder named another way (relative, trailing slash) is still a run
+    try:  # a run folder named by its path (the owner's scripts) is still a run
         real = gate(source, [ctx.runs_dir], owner=False, kind="dir", base=ctx.runs_dir)
     except PathRefused:
         real = None
-    if real is not None and str(real) in allowed:
+    if real is not None and real in runs.values():
         return str(real)
     raise gr.Error(
         f"model {source[:200]!r} is not offered here; use one of /scoring_models "

@@ -176,6 +176,10 @@ class TrainingDesk:
         if source == "json" or (source == "dataset" and self._looks_local(data)):
             data = self._local(data, "the data")
         base = str(form.get("base_model") or DEFAULT_MODEL_ID).strip()
+        if self._build_demo_if_picked(base):  # by name: the folder it was built in
+            from model.demo_model import demo_model_dir
+
+            base = str(demo_model_dir(self.models_dir).resolve())
         if self._looks_local(base):
             self._build_demo_if_picked(base)  # built on first use, so it exists to be gated
             base = self._local(base, "the base model")
@@ -231,11 +235,12 @@ class TrainingDesk:
         return run
 
     def _build_demo_if_picked(self, base: str) -> bool:
-        """Build the demo model (seconds, once) when ``base`` names it; True if it does."""
-        from model.demo_model import demo_model_dir, ensure_demo_model
+        """Build the demo model (seconds, once) when ``base`` names it (by its name or
+        folder); True if it does."""
+        from model.demo_model import DEMO_MODEL_NAME, demo_model_dir, ensure_demo_model
 
         demo = demo_model_dir(self.models_dir)
-        if Path(base).expanduser() not in (demo, demo.resolve()):
+        if base != DEMO_MODEL_NAME and Path(base).expanduser() not in (demo, demo.resolve()):
             return False
         ensure_demo_model(self.models_dir)
         return True

@@ -39,12 +39,12 @@ def _desk(ctx: StudioContext):
 def base_model_choices(ctx: StudioContext, desk) -> list[tuple[str, str]]:
     """JoyQuality, the demo model and every finished run, labelled for the dropdown."""
     from common.contracts import DEFAULT_MODEL_ID
-    from model.demo_model import DEMO_MODEL_LABEL, demo_model_dir
+    from model.demo_model import DEMO_MODEL_LABEL, DEMO_MODEL_NAME
 
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
     return [
         (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
-        (DEMO_MODEL_LABEL, str(demo_model_dir(desk.models_dir))),
+        (DEMO_MODEL_LABEL, DEMO_MODEL_NAME),
     ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
 
 

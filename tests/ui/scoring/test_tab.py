@@ -56,8 +56,17 @@ def test_named_endpoints(app):
 
 
 def test_models_list_the_training_run(app):
-    client, _, _, run_model = app
-    assert run_model in client.predict(api_name="/scoring_models")
+    client, ctx, tmp, run_model = app
+    offered = client.predict(api_name="/scoring_models")
+    assert "run: my-run" in offered  # by name: the list shows no server folder
+    assert not any(str(ctx.data_dir) in name for name in offered)
+    # The name and the run's folder both score with the run's model.
+    for source in ("run: my-run", run_model):
+        rows = client.predict(
+            [handle_file(str(make_image(tmp / "one" / "a.png", seed=1)))], "", source,
+            "equal width (method A)", "", None, api_name="/score",
+        )  # fmt: skip
+        assert "Scored **1** of 1 images" in rows[0]
 
 
 def test_score_uploads_and_zip_then_rebucket(app):
