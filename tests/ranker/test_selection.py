@@ -441,3 +441,29 @@ def test_background_refit_serves_the_last_finished_one(monkeypatch) -> None:
     vote(pool, 0, 1)  # a later vote moves the served scores at once (online update)
     background.update(pool)
     assert background.scores[0] > inline.scores[0] and background.at == 120
+
+
+def test_a_pivot_that_tied_its_equal_class_is_placed_by_the_within_scores() -> None:
+    """A tie names no order: the pivot goes where the refit puts it among its equal
+    class, not above every member (the sorted order inside the class is kept)."""
+    from ranker.selection.sortstate import QuickSortState, _tiebreak
+
+    pool = Pool.empty(3, **PRESET)
+    sort = QuickSortState(pool, np.ones(3, dtype=bool))
+    p = min(range(3), key=_tiebreak)  # a bucket of 3 takes its hash-first item as pivot
+    x, y = (i for i in range(3) if i != p)
+    for a in (x, y):
+        sort.add(a, p, 0.5)
+    sort.add(x, y, 1.0)  # the equal class sorts itself: x above y
+    assert sort.finished and sort.ties == 2
+    within = np.zeros(3)
+
+    def order(scores: np.ndarray) -> list[int]:
+        return [int(i) for i in np.argsort(-scores, kind="stable")]
+
+    within[[y, p, x]] = [0.0, 1.0, 2.0]  # the refit puts p between y and x
+    assert order(sort.order_scores(within)) == [x, p, y]
+    within[[y, p, x]] = [1.0, 0.0, 2.0]  # ... or below both
+    assert order(sort.order_scores(within)) == [x, y, p]
+    sort.place_tied_pivots = False  # before: the pivot above its whole equal class
+    assert order(sort.order_scores(within)) == [p, x, y]
