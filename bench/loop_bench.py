@@ -77,7 +77,9 @@ def simulate(job: dict) -> dict:
     pool = Pool.empty(n, **PRESET)
     world = None
     if strategy != "active":
-        world = make_world(n, job["d"], WORLDS[job["world"]], seed)
+        world = make_world(
+            n, job["d"], WORLDS[job["world"]], seed, labeler_agreement=LABELERS[job["labelers"]]
+        )
         assert np.array_equal(world.quality, q)  # the worlds share the truth per seed
     if strategy == "active+prior":
         pool.seed(*prior_from_scores(world.base_scores, 0.75, prior_sigma=PRESET["prior_sigma"]))
@@ -110,7 +112,7 @@ def simulate(job: dict) -> dict:
             last = {pair}
         own.append(strict_tau(selector.ranking(pool), q, tiebreak))
         refit_tau.append(strict_tau(refit(pool)[0], q, tiebreak))
-        if min(own[-1], refit_tau[-1]) >= max(TARGETS):
+        if min(own[-1], refit_tau[-1]) >= max(TARGETS) or own[-1] >= job["stop_own"]:
             break
     ms = 1e3 * np.array(picks)
     return {
@@ -210,6 +212,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--strategies", nargs="+", default=["active", "active+prior", "model_loop"])
     parser.add_argument("--max-budget", type=float, default=8.0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--stop-own",
+        type=float,
+        default=2.0,
+        help="also stop a run once its own ranking reaches this tau (saves CPU; the refit "
+        "column then reads >max beyond that budget)",
+    )
     parser.add_argument("--quick", action="store_true", help="N = 300, d = 32, 1 seed")
     parser.add_argument("--json", help="write every run to this JSON file")
     args = parser.parse_args(argv)
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for labelers in args.labelers:
             for seed in range(args.seeds):
                 base = {"n": n, "labelers": labelers, "seed": seed, "d": args.dims}
-                base["max_budget"] = args.max_budget
+                base["max_budget"], base["stop_own"] = args.max_budget, args.stop_own
                 if "active" in args.strategies:
                     jobs.append({**base, "world": "any", "strategy": "active"})
                 for world in args.worlds:
