@@ -221,7 +221,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--quick", action="store_true", help="N = 300, d = 32, 1 seed")
     parser.add_argument("--json", help="write every run to this JSON file")
+    parser.add_argument(
+        "--load",
+        nargs="+",
+        help="report the runs saved by earlier --json runs together instead of simulating "
+        "(runs split across processes, same seeds and worlds)",
+    )
     args = parser.parse_args(argv)
+    if args.load:
+        results = [r for path in args.load for r in json.load(open(path))["runs"]]
+        rows = report(results)
+        no_signal_check(results)
+        return rows
     if args.quick:
         args.sizes, args.seeds, args.dims, args.max_budget = [300], 1, 32, 3.0
     jobs = []

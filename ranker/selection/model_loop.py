@@ -30,7 +30,7 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead
+from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead, evidence_prior
 from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
 from ranker.selection.common import Pair, VoteSync, key, random_pair
@@ -78,14 +78,16 @@ class ModelLoopSelector:
         random_anchors: int = 24,
         neighbours: int = 6,
         random_partners: int = 24,
-        head_weight: float = 4.0,
+        head_weight: float = 1.0,
         guard_nats: float = 3.0,
+        evidence: bool = True,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
         self.refit_every = refit_every
         self.anchors, self.random_anchors = anchors, random_anchors
         self.neighbours, self.random_partners = neighbours, random_partners
         self.head_weight, self.guard_nats = head_weight, guard_nats
+        self.evidence = evidence
         self.fallback = ActiveSelector()
         self.reset()
 
@@ -126,6 +128,8 @@ class ModelLoopSelector:
         every = self.refit_every or max(10, pool.n // 50)
         for k in self._sync.pending(pool):
             if k and k % every == 0:
+                if self.evidence:
+                    self.head.prior = evidence_prior(self.head.fit, self.head.prior)
                 self.head.refit()
                 self.votes_only.refit()
                 self._sort()
@@ -172,7 +176,10 @@ class ModelLoopSelector:
             return None
         pos = np.full(pool.n, -1, dtype=np.int64)
         pos[order] = np.arange(m)
-        var = self.head.item_var()[order]
+        # anchors: the images whose own offsets are least known (fewest votes), ties broken
+        # at random; ranking by the head's variance too would pick the same extreme
+        # images again and again and leave most offsets unlearned
+        var = self.head.fit.var_u[order] * (1.0 + 1e-3 * rng.random(m))
         top = min(self.anchors, m)
         anchors = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
         anchors = np.concatenate([anchors, order[rng.integers(m, size=self.random_anchors)]])

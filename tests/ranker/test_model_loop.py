@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.online_head import HeadFeatures
+from ranker.online_head import HeadFeatures, HeadPrior
 from ranker.pool import Pool
 from ranker.selection import make_selector
 from ranker.selection.model_loop import ModelLoopSelector, pair_information
@@ -45,9 +45,11 @@ def test_the_head_ranks_unvoted_images_and_keeps_the_model_on():
 
 
 def test_without_signal_the_guard_hands_over_to_active():
+    # the evidence prior would shrink this head to nothing and keep it harmless, so the
+    # guard (the second line of defence) is tested on its own, as it runs without it
     features, q, rng = _project(signal=False)
     pool = Pool.empty(150)
-    selector = ModelLoopSelector(features)
+    selector = ModelLoopSelector(features, evidence=False)
     _label(selector, pool, q, rng, 150)
     assert not selector.model_on
     assert selector.excess_loss > selector.guard_nats
@@ -56,6 +58,19 @@ def test_without_signal_the_guard_hands_over_to_active():
     assert selector.next_pair(pool, np.random.default_rng(1)) == active.next_pair(
         pool, np.random.default_rng(1)
     )
+
+
+def test_the_evidence_prior_shrinks_a_correction_the_votes_do_not_support():
+    features, q, rng = _project(signal=False)
+    pool = Pool.empty(150)
+    selector = ModelLoopSelector(features, refit_every=10)
+    _label(selector, pool, q, rng, 150)
+    assert selector.head.prior.correction_sd < 0.5 * HeadPrior().correction_sd
+    features, q, rng = _project(signal=True)
+    pool = Pool.empty(150)
+    selector = ModelLoopSelector(features, refit_every=10)
+    _label(selector, pool, q, rng, 150)
+    assert selector.head.prior.correction_sd > selector.head.prior.offset_sd / 10
 
 
 def test_replay_after_reset_rebuilds_the_same_state():
