@@ -229,7 +229,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     args = parser.parse_args(argv)
     if args.load:
-        results = [r for path in args.load for r in json.load(open(path))["runs"]]
+        results = []
+        for path in args.load:
+            with open(path) as fh:
+                results += json.load(fh)["runs"]
         rows = report(results)
         no_signal_check(results)
         return rows
