@@ -91,7 +91,7 @@ def simulate(job: dict) -> dict:
     beta, tau = PRESET["beta"], PRESET["tau"]
     eps = draw_margin(PRESET["draw_probability"], beta)
     budgets = [b for b in CHECKPOINTS if b <= job["max_budget"] + 1e-9]
-    own, refit_tau, picks = [], [], []
+    own, refit_tau, picks, observes = [], [], [], []
     tiebreak = np.random.default_rng([seed, 3])
     last: set = set()
     for budget in budgets:
@@ -108,7 +108,9 @@ def simulate(job: dict) -> dict:
                 mu[w], sd[w], mu[lo], sd[lo], 1.0, beta, tau, eps
             )
             pool.record(w, lo, False)
-            selector.observe(pool, w, lo, 1.0)
+            t0 = time.perf_counter()
+            selector.observe(pool, w, lo, 1.0)  # model_loop: the online step and refits
+            observes.append(time.perf_counter() - t0)
             last = {pair}
         own.append(strict_tau(selector.ranking(pool), q, tiebreak))
         refit_tau.append(strict_tau(refit(pool)[0], q, tiebreak))
@@ -123,6 +125,8 @@ def simulate(job: dict) -> dict:
         "pick_p50_ms": float(np.percentile(ms, 50)),
         "pick_p99_ms": float(np.percentile(ms, 99)),
         "ms_per_vote": float(ms.mean()),
+        "observe_ms_per_vote": float(1e3 * np.mean(observes)),
+        "observe_max_ms": float(1e3 * np.max(observes)),
         "guarded": bool(getattr(selector, "model_on", True) is False),
     }
 
