@@ -60,6 +60,17 @@ def test_without_signal_the_guard_hands_over_to_active():
     )
 
 
+def test_without_signal_the_selector_is_active_vote_for_vote():
+    features, q, _ = _project(signal=False)
+    runs = []
+    for selector in (ModelLoopSelector(features, refit_every=10), make_selector("active")):
+        pool, rng = Pool.empty(150), np.random.default_rng(7)
+        _label(selector, pool, q, rng, 200)
+        runs.append((list(pool.first), list(pool.second), selector.ranking(pool)))
+    assert runs[0][:2] == runs[1][:2]  # every pick was active's
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
 def test_the_evidence_prior_shrinks_a_correction_the_votes_do_not_support():
     features, q, rng = _project(signal=False)
     pool = Pool.empty(150)
