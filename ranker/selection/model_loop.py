@@ -83,7 +83,7 @@ class ModelLoopSelector:
         head_weight: float = 1.0,
         guard_nats: float = 3.0,
         on_nats: float = 2.0,
-        evidence: bool = True,
+        evidence: bool = False,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
         self.refit_every = refit_every

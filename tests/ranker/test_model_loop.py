@@ -45,8 +45,6 @@ def test_the_head_ranks_unvoted_images_and_keeps_the_model_on():
 
 
 def test_without_signal_the_guard_hands_over_to_active():
-    # the evidence prior would shrink this head to nothing and keep it harmless, so the
-    # guard (the second line of defence) is tested on its own, as it runs without it
     features, q, rng = _project(signal=False)
     pool = Pool.empty(150)
     selector = ModelLoopSelector(features, evidence=False)
@@ -74,12 +72,12 @@ def test_without_signal_the_selector_is_active_vote_for_vote():
 def test_the_evidence_prior_shrinks_a_correction_the_votes_do_not_support():
     features, q, rng = _project(signal=False)
     pool = Pool.empty(150)
-    selector = ModelLoopSelector(features, refit_every=10)
+    selector = ModelLoopSelector(features, refit_every=10, evidence=True)
     _label(selector, pool, q, rng, 150)
     assert selector.head.prior.correction_sd < 0.5 * HeadPrior().correction_sd
     features, q, rng = _project(signal=True)
     pool = Pool.empty(150)
-    selector = ModelLoopSelector(features, refit_every=10)
+    selector = ModelLoopSelector(features, refit_every=10, evidence=True)
     _label(selector, pool, q, rng, 150)
     assert selector.head.prior.correction_sd > selector.head.prior.offset_sd / 10
 
