@@ -70,21 +70,28 @@ def strict_tau(scores: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> f
 
 def simulate(job: dict) -> dict:
     """One strategy on one world: tau (own and refit ranking) at each checkpoint."""
-    n, seed, strategy = job["n"], job["seed"], job["strategy"]
-    rng = np.random.default_rng([seed, 2])
+    n, seed = job["n"], job["seed"]
     q = quality(n, seed)
-    scale = noise_scale(LABELERS[job["labelers"]], "thurstone")
-    pool = Pool.empty(n, **PRESET)
     world = None
-    if strategy != "active":
+    if job["strategy"] != "active":
         world = make_world(
             n, job["d"], WORLDS[job["world"]], seed, labeler_agreement=LABELERS[job["labelers"]]
         )
         assert np.array_equal(world.quality, q)  # the worlds share the truth per seed
+    return run(job, q, world.embeddings if world else None, world.base_scores if world else None)
+
+
+def run(job: dict, q: np.ndarray, embeddings, base_scores) -> dict:
+    """``job["strategy"]`` labels a project of hidden qualities ``q`` (see :func:`simulate`);
+    ``embeddings`` and ``base_scores`` feed ``active+prior`` and ``model_loop``."""
+    n, seed, strategy = job["n"], job["seed"], job["strategy"]
+    rng = np.random.default_rng([seed, 2])
+    scale = noise_scale(LABELERS[job["labelers"]], "thurstone")
+    pool = Pool.empty(n, **PRESET)
     if strategy == "active+prior":
-        pool.seed(*prior_from_scores(world.base_scores, 0.75, prior_sigma=PRESET["prior_sigma"]))
+        pool.seed(*prior_from_scores(base_scores, 0.75, prior_sigma=PRESET["prior_sigma"]))
     if strategy == "model_loop":
-        features = HeadFeatures.from_embeddings(world.embeddings, world.base_scores, seed=seed)
+        features = HeadFeatures.from_embeddings(embeddings, base_scores, seed=seed)
         selector = ModelLoopSelector(features)
     else:
         selector = make_selector("active")
