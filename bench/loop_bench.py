@@ -137,7 +137,7 @@ def run(job: dict, q: np.ndarray, embeddings, base_scores) -> dict:
         "pick_cpu_p99_ms": float(np.percentile(1e3 * np.array(pick_cpu), 99)),
         "observe_ms_per_vote": float(1e3 * np.mean(observes)),
         "observe_max_ms": float(1e3 * np.max(observes)),
-        "guarded": bool(getattr(selector, "model_on", True) is False),
+        "guarded": not getattr(selector, "model_on", True),
     }
 
 
@@ -214,7 +214,7 @@ def no_signal_check(results: list[dict]) -> None:
             budgets = loop[0]["budgets"][:k]
             print(
                 f"no-signal world, N={n}, {labelers}: model_loop - active tau, worst "
-                f"{mean[worst]:+.4f} at {budgets[worst]:g} votes/image; guard off in "
+                f"{mean[worst]:+.4f} at {budgets[worst]:g} votes/image; model off at the end in "
                 f"{sum(r['guarded'] for r in loop)}/{len(loop)} runs"
             )
 

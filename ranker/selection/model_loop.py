@@ -145,7 +145,7 @@ class ModelLoopSelector:
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
             if self.excess_loss > self.guard_nats or self.excess_loss < -self.on_nats:
-                self._on = self.excess_loss < 0  # hysteresis: no flapping near the bound
+                self._on = bool(self.excess_loss < 0)  # hysteresis: no flapping near the bound
 
     # ---- the interface ----------------------------------------------------------------
     def next_pair(
