@@ -30,7 +30,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -230,6 +230,36 @@ def _laplace(theta, dphi, f, g, prec, p, n, steps) -> HeadFit:
         cov = np.linalg.inv(data + np.diag(prec[:p]))
         cov = 0.5 * (cov + cov.T)
     return HeadFit(beta.copy(), cov, u.copy(), 1.0 / duu, steps)
+
+
+def evidence_prior(
+    fit: HeadFit, prior: HeadPrior, *, floor: float = 0.05, offsets: bool = False
+) -> HeadPrior:
+    """One MacKay (evidence) update of ``correction_sd`` (and ``offset_sd``) from a fit.
+
+    Each scale becomes ``|MAP|^2 / gamma``, ``gamma`` the number of parameters the votes
+    determine (``k - trace(posterior cov) / sd^2``). Where the embeddings carry no signal
+    the correction shrinks towards 0 (the head falls back on the base model's scale,
+    which the votes judge on their own); where offsets are not needed (the head already
+    ranks like the people) they shrink too. Repeated at each refit, it converges to the
+    type-II maximum likelihood of the two scales under the Laplace approximation.
+    ``floor`` keeps both scales away from 0 so that they can grow back. ``offsets``
+    False keeps ``offset_sd``: early on most images have no vote, their offsets sit at
+    0 with the prior's variance, and the update would shrink the scale to the floor
+    before the votes could show it (measured: the 85% world then lost its offsets).
+    """
+
+    def update(values: np.ndarray, variances: np.ndarray, sd: float) -> float:
+        gamma = len(values) - float(variances.sum()) / sd**2
+        if len(values) == 0 or gamma <= 1e-6:
+            return floor
+        return float(np.clip(np.sqrt(float(values @ values) / gamma), floor, 10.0))
+
+    correction = prior.correction_sd
+    if len(fit.beta) > 1:
+        correction = update(fit.beta[1:], np.diag(fit.cov)[1:], prior.correction_sd)
+    offset = update(fit.u, fit.var_u, prior.offset_sd) if offsets else prior.offset_sd
+    return replace(prior, correction_sd=correction, offset_sd=offset)
 
 
 def _quadratic(rows: np.ndarray, cov: np.ndarray) -> np.ndarray:

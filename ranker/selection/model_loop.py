@@ -15,12 +15,14 @@ images, not only the two shown. This selector:
 - ranks by the head plus each image's votes (``ranking``): unvoted images by the model,
   voted ones by the people;
 - guards against a model that does not help: each vote is first predicted by the head
-  and by a votes-only Bradley-Terry fit (the same code without features); when the
-  votes-only predictions beat the head's by more than ``guard_nats`` in summed log
-  loss (a prequential Bayes factor of about e^3 = 20:1 by default), pairs and ranking
-  come from ``active`` instead (which replays the pool itself) until the head catches
-  is ahead again. In a world where embeddings carry no signal this costs a few dozen
-  votes.
+  and by a votes-only Bradley-Terry fit (the same code without features). ``active``
+  picks and ranks (it replays the pool itself) until the head's summed log loss is
+  ``on_nats`` below the votes-only fit's (a prequential Bayes factor of e^2 = 7:1;
+  a few dozen votes with a useful model), and takes over again whenever the votes
+  alone get ``guard_nats`` ahead. Where the embeddings carry no signal the model never
+  steers a pick, so the selector is ``active`` exactly.
+- sets the head's correction scale by evidence (:func:`~ranker.online_head.evidence_prior`)
+  at each refit, so a correction the votes do not support shrinks away.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Collection
 import numpy as np
 from scipy.special import ndtr
 
-from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead
+from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead, evidence_prior
 from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
 from ranker.selection.common import Pair, VoteSync, key, random_pair
@@ -78,14 +80,17 @@ class ModelLoopSelector:
         random_anchors: int = 24,
         neighbours: int = 6,
         random_partners: int = 24,
-        head_weight: float = 4.0,
+        head_weight: float = 1.0,
         guard_nats: float = 3.0,
+        on_nats: float = 2.0,
+        evidence: bool = False,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
         self.refit_every = refit_every
         self.anchors, self.random_anchors = anchors, random_anchors
         self.neighbours, self.random_partners = neighbours, random_partners
         self.head_weight, self.guard_nats = head_weight, guard_nats
+        self.evidence, self.on_nats = evidence, on_nats
         self.fallback = ActiveSelector()
         self.reset()
 
@@ -94,15 +99,17 @@ class ModelLoopSelector:
         self.head: OnlineHead | None = None
         self.votes_only: OnlineHead | None = None
         self.excess_loss = 0.0  # summed log loss of the head minus the votes-only fit
-        self._on = True
+        self._on = False  # until the head has shown it predicts votes better
         self.order = np.zeros(0, dtype=np.int64)
         self.fallback.reset()
 
     # ---- state ----------------------------------------------------------------------
     @property
     def model_on(self) -> bool:
-        """False once the votes alone predicted new votes clearly better than the head
-        (summed log loss ahead by ``guard_nats``), until the head is ahead again."""
+        """True once the head predicted new votes better than the votes alone (summed
+        log loss ahead by ``on_nats``), False again once the votes alone are ahead by
+        ``guard_nats``. It starts False: ``active`` picks and ranks until the model has
+        earned its place, so a model without signal never steers a pick."""
         return self._on
 
     def _start(self, pool: Pool) -> None:
@@ -126,6 +133,8 @@ class ModelLoopSelector:
         every = self.refit_every or max(10, pool.n // 50)
         for k in self._sync.pending(pool):
             if k and k % every == 0:
+                if self.evidence:
+                    self.head.prior = evidence_prior(self.head.fit, self.head.prior)
                 self.head.refit()
                 self.votes_only.refit()
                 self._sort()
@@ -135,8 +144,8 @@ class ModelLoopSelector:
             )
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
-            if self.excess_loss > self.guard_nats or self.excess_loss < 0:
-                self._on = self.excess_loss < 0  # hysteresis: no flapping near the bound
+            if self.excess_loss > self.guard_nats or self.excess_loss < -self.on_nats:
+                self._on = bool(self.excess_loss < 0)  # hysteresis: no flapping near the bound
 
     # ---- the interface ----------------------------------------------------------------
     def next_pair(
@@ -172,7 +181,10 @@ class ModelLoopSelector:
             return None
         pos = np.full(pool.n, -1, dtype=np.int64)
         pos[order] = np.arange(m)
-        var = self.head.item_var()[order]
+        # anchors: the images whose own offsets are least known (fewest votes), ties broken
+        # at random; ranking by the head's variance too would pick the same extreme
+        # images again and again and leave most offsets unlearned
+        var = self.head.fit.var_u[order] * (1.0 + 1e-3 * rng.random(m))
         top = min(self.anchors, m)
         anchors = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
         anchors = np.concatenate([anchors, order[rng.integers(m, size=self.random_anchors)]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.online_head import HeadFeatures
+from ranker.online_head import HeadFeatures, HeadPrior
 from ranker.pool import Pool
 from ranker.selection import make_selector
 from ranker.selection.model_loop import ModelLoopSelector, pair_information
@@ -47,7 +47,7 @@ def test_the_head_ranks_unvoted_images_and_keeps_the_model_on():
 def test_without_signal_the_guard_hands_over_to_active():
     features, q, rng = _project(signal=False)
     pool = Pool.empty(150)
-    selector = ModelLoopSelector(features)
+    selector = ModelLoopSelector(features, evidence=False)
     _label(selector, pool, q, rng, 150)
     assert not selector.model_on
     assert selector.excess_loss > selector.guard_nats
@@ -56,6 +56,30 @@ def test_without_signal_the_guard_hands_over_to_active():
     assert selector.next_pair(pool, np.random.default_rng(1)) == active.next_pair(
         pool, np.random.default_rng(1)
     )
+
+
+def test_without_signal_the_selector_is_active_vote_for_vote():
+    features, q, _ = _project(signal=False)
+    runs = []
+    for selector in (ModelLoopSelector(features, refit_every=10), make_selector("active")):
+        pool, rng = Pool.empty(150), np.random.default_rng(7)
+        _label(selector, pool, q, rng, 200)
+        runs.append((list(pool.first), list(pool.second), selector.ranking(pool)))
+    assert runs[0][:2] == runs[1][:2]  # every pick was active's
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
+def test_the_evidence_prior_shrinks_a_correction_the_votes_do_not_support():
+    features, q, rng = _project(signal=False)
+    pool = Pool.empty(150)
+    selector = ModelLoopSelector(features, refit_every=10, evidence=True)
+    _label(selector, pool, q, rng, 150)
+    assert selector.head.prior.correction_sd < 0.5 * HeadPrior().correction_sd
+    features, q, rng = _project(signal=True)
+    pool = Pool.empty(150)
+    selector = ModelLoopSelector(features, refit_every=10, evidence=True)
+    _label(selector, pool, q, rng, 150)
+    assert selector.head.prior.correction_sd > selector.head.prior.offset_sd / 10
 
 
 def test_replay_after_reset_rebuilds_the_same_state():
