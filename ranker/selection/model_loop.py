@@ -159,6 +159,9 @@ class ModelLoopSelector:
 
     def observe(self, pool: Pool, first: int, second: int, result: float) -> None:
         self._update(pool)
+        # active keeps per-vote state of its own (its early auto-shuffle batches): it sees
+        # every vote, so it picks as it would alone whenever the guard hands it the pairs
+        self.fallback.observe(pool, first, second, result)
 
     def ranking(self, pool: Pool) -> np.ndarray:
         """Head + offsets (unvoted images ranked by the model), or ``active``'s when guarded."""
