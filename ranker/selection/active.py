@@ -46,7 +46,7 @@ from scipy.special import ndtr
 
 from common.maths import BT_PROBIT_BETA
 from ranker.pool import DRAW, Pool
-from ranker.selection.common import Pair, VoteSync, key, random_pair
+from ranker.selection.common import Pair, VoteSync, candidate_pairs, key, random_pair
 from ranker.selection.imageranker import AutoShuffleSelector, SmartShuffleSelector
 from ranker.selection.refit_model import RefitModel, refit, refit_prior  # noqa: F401 (old import path)
 from ranker.selection.sortstate import QuickSortState
@@ -286,22 +286,11 @@ class ActiveSelector:
         m = len(order)
         if m < 2:
             return None
-        pos = np.full(pool.n, -1, dtype=np.int64)
-        pos[order] = np.arange(m)
-        var = sd[order] ** 2
-        top = min(self.anchors, m)
-        anchors = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
-        anchors = np.concatenate([anchors, order[rng.integers(m, size=self.random_anchors)]])
-        offsets = np.concatenate(
-            [np.arange(-self.neighbours, 0), np.arange(1, self.neighbours + 1)]
-        )
-        near = np.clip(pos[anchors][:, None] + offsets[None, :], 0, m - 1)
-        partners = np.concatenate(
-            [order[near], order[rng.integers(m, size=(len(anchors), self.random_partners))]],
-            axis=1,
-        )
-        a = np.repeat(anchors, partners.shape[1])
-        b = partners.ravel()
+        a, b = candidate_pairs(
+            order, pool.n, sd[order] ** 2, rng, anchors=self.anchors,
+            random_anchors=self.random_anchors, neighbours=self.neighbours,
+            random_partners=self.random_partners,
+        )  # fmt: skip
         if self.objective == "eig":
             gain = expected_information_gain(
                 scores[a], sd[a], scores[b], sd[b],

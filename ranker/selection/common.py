@@ -78,3 +78,36 @@ class VoteSync:
         new = range(self.seen, pool.n_votes)
         self.seen = pool.n_votes
         return new
+
+
+def candidate_pairs(
+    order: np.ndarray,
+    n: int,
+    var: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    anchors: int,
+    random_anchors: int,
+    neighbours: int,
+    random_partners: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate set an information-gain pick scores, O(anchors) not O(N^2).
+
+    ``order``: the active items in ranking order (at least two); ``var``: each one's
+    uncertainty (same length). Anchors are the ``anchors`` most uncertain items plus
+    ``random_anchors`` random ones; each is paired with its ``neighbours`` nearest items
+    on either side of the ranking and ``random_partners`` random items. Returns the two
+    sides (``a[k]`` may equal ``b[k]``; callers drop those).
+    """
+    m = len(order)
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[order] = np.arange(m)
+    top = min(anchors, m)
+    picked = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
+    picked = np.concatenate([picked, order[rng.integers(m, size=random_anchors)]])
+    offsets = np.concatenate([np.arange(-neighbours, 0), np.arange(1, neighbours + 1)])
+    near = np.clip(pos[picked][:, None] + offsets[None, :], 0, m - 1)
+    partners = np.concatenate(
+        [order[near], order[rng.integers(m, size=(len(picked), random_partners))]], axis=1
+    )
+    return np.repeat(picked, partners.shape[1]), partners.ravel()

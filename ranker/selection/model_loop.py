@@ -35,7 +35,7 @@ from scipy.special import ndtr
 from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead, evidence_prior
 from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
-from ranker.selection.common import Pair, VoteSync, key, random_pair
+from ranker.selection.common import Pair, VoteSync, candidate_pairs, key, random_pair
 
 _C2 = np.pi * np.log(2.0) / 2.0  # h(Phi(x)) ~ exp(-x^2 / (2 C^2)), binary entropy in bits
 
@@ -182,25 +182,15 @@ class ModelLoopSelector:
         m = len(order)
         if m < 2:
             return None
-        pos = np.full(pool.n, -1, dtype=np.int64)
-        pos[order] = np.arange(m)
         # anchors: the images whose own offsets are least known (fewest votes), ties broken
         # at random; ranking by the head's variance too would pick the same extreme
         # images again and again and leave most offsets unlearned
         var = self.head.fit.var_u[order] * (1.0 + 1e-3 * rng.random(m))
-        top = min(self.anchors, m)
-        anchors = order[np.argpartition(-var, top - 1)[:top]] if top < m else order
-        anchors = np.concatenate([anchors, order[rng.integers(m, size=self.random_anchors)]])
-        offsets = np.concatenate(
-            [np.arange(-self.neighbours, 0), np.arange(1, self.neighbours + 1)]
-        )
-        near = np.clip(pos[anchors][:, None] + offsets[None, :], 0, m - 1)
-        partners = np.concatenate(
-            [order[near], order[rng.integers(m, size=(len(anchors), self.random_partners))]],
-            axis=1,
-        )
-        a = np.repeat(anchors, partners.shape[1])
-        b = partners.ravel()
+        a, b = candidate_pairs(
+            order, pool.n, var, rng, anchors=self.anchors,
+            random_anchors=self.random_anchors, neighbours=self.neighbours,
+            random_partners=self.random_partners,
+        )  # fmt: skip
         mean, var_head, var_off = self.head.pair_moments(a, b)
         total, head = pair_information(mean, var_head, var_off)
         gain = total + (self.head_weight - 1.0) * head
