@@ -96,6 +96,19 @@ def _loss(
     return float(-(r * log_expit(d) + (1.0 - r) * log_expit(-d)).sum() + 0.5 * (prec * dev) @ dev)
 
 
+def vote_arrays(first, second, result, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Votes as checked arrays: item positions (int64, in ``0..n-1``) and results
+    (float64; 1.0 first won, 0.5 tie). Raises ``ValueError`` naming the fault."""
+    f = np.asarray(first, dtype=np.int64)
+    g = np.asarray(second, dtype=np.int64)
+    r = np.asarray(result, dtype=np.float64)
+    if not (len(f) == len(g) == len(r)):
+        raise ValueError("first, second and result must have the same length")
+    if len(f) and (min(f.min(), g.min()) < 0 or max(f.max(), g.max()) >= n):
+        raise ValueError(f"vote item positions must be in 0..{n - 1}")
+    return f, g, r
+
+
 def bt_fit(
     n: int,
     first: np.ndarray | list[int],
@@ -125,13 +138,7 @@ def bt_fit(
     mean = np.broadcast_to(np.asarray(prior_mean, dtype=np.float64), (n,))
     if n and sd.min() <= 0:
         raise ValueError(f"prior_sd must be positive, got minimum {sd.min()}")
-    f = np.asarray(first, dtype=np.int64)
-    g = np.asarray(second, dtype=np.int64)
-    r = np.asarray(result, dtype=np.float64)
-    if not (len(f) == len(g) == len(r)):
-        raise ValueError("first, second and result must have the same length")
-    if len(f) and (min(f.min(), g.min()) < 0 or max(f.max(), g.max()) >= n):
-        raise ValueError(f"vote item positions must be in 0..{n - 1}")
+    f, g, r = vote_arrays(first, second, result, n)
     prec = 1.0 / (sd * sd)
     s = mean.copy() if init is None else np.array(init, dtype=np.float64, copy=True)
     if len(f) == 0:

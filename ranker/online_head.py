@@ -37,6 +37,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit, log_expit
 
+from common.maths import vote_arrays
+
 # sigmoid(x) ~ Phi(x * sqrt(pi / 8)): the probit scale of the logistic model, used to
 # average a sigmoid over a Gaussian score difference (MacKay's approximation).
 PROBIT = float(np.sqrt(np.pi / 8.0))
@@ -156,13 +158,7 @@ def fit_head(
     """
     prior = prior or HeadPrior()
     n, p = phi.shape
-    f = np.asarray(first, dtype=np.int64)
-    g = np.asarray(second, dtype=np.int64)
-    r = np.asarray(result, dtype=np.float64)
-    if not (len(f) == len(g) == len(r)):
-        raise ValueError("first, second and result must have the same length")
-    if len(f) and (min(f.min(), g.min()) < 0 or max(f.max(), g.max()) >= n):
-        raise ValueError(f"vote item positions must be in 0..{n - 1}")
+    f, g, r = vote_arrays(first, second, result, n)
     mean, prec = _prior(prior, p, n)
     warm = init is not None and len(f) and len(init.beta) == p and len(init.u) == n
     theta = np.concatenate([init.beta, init.u]) if warm else mean.copy()
