@@ -15,12 +15,18 @@ images, not only the two shown. This selector:
 - ranks by the head plus each image's votes (``ranking``): unvoted images by the model,
   voted ones by the people;
 - guards against a model that does not help: each vote is first predicted by the head
-  and by a votes-only Bradley-Terry fit (the same code without features). ``active``
-  picks and ranks (it replays the pool itself) until the head's summed log loss is
-  ``on_nats`` below the votes-only fit's (a prequential Bayes factor of e^2 = 7:1;
-  a few dozen votes with a useful model), and takes over again whenever the votes
-  alone get ``guard_nats`` ahead. Where the embeddings carry no signal the model never
-  steers a pick, so the selector is ``active`` exactly.
+  and by a votes-only Bradley-Terry fit (the same code without features), and the
+  difference of their log losses is summed (the log of a prequential likelihood ratio).
+  ``active`` picks and ranks (it replays the pool itself) until that evidence, counted
+  from the start or from the last hand-back, favours the head by ``on_nats``. By
+  Ville's inequality, were the votes-only forecasts right, the ratio is a non-negative
+  martingale and reaches ``e^on_nats`` with probability at most ``e^-on_nats``: the
+  default ``ln 100`` lets a model without signal take over in at most about 1 project
+  in 100 (a useful model passes it within a few dozen votes). Once on, the model hands
+  back when the votes alone gain ``guard_nats`` on it from its best point (a CUSUM
+  test, so a model that was good early and drifts is caught as fast as a bad one).
+  Where the embeddings carry no signal the model never steers a pick, so the selector
+  is ``active`` exactly.
 - sets the head's correction scale by evidence (:func:`~ranker.online_head.evidence_prior`)
   at each refit, so a correction the votes do not support shrinks away.
 """
@@ -37,6 +43,7 @@ from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
 from ranker.selection.common import Pair, VoteSync, candidate_pairs, key, random_pair
 
+GUARD_NATS = float(np.log(100.0))  # Ville: a false hand-over in at most ~1 run in 100
 _C2 = np.pi * np.log(2.0) / 2.0  # h(Phi(x)) ~ exp(-x^2 / (2 C^2)), binary entropy in bits
 
 
@@ -81,8 +88,8 @@ class ModelLoopSelector:
         neighbours: int = 6,
         random_partners: int = 24,
         head_weight: float = 1.0,
-        guard_nats: float = 3.0,
-        on_nats: float = 2.0,
+        guard_nats: float = GUARD_NATS,
+        on_nats: float = GUARD_NATS,
         evidence: bool = False,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
@@ -100,16 +107,21 @@ class ModelLoopSelector:
         self.votes_only: OnlineHead | None = None
         self.excess_loss = 0.0  # summed log loss of the head minus the votes-only fit
         self._on = False  # until the head has shown it predicts votes better
+        # excess_loss where the current test started: the last hand-back (on-test) or
+        # the head's best point since it came on (CUSUM off-test)
+        self._mark = 0.0
+        self.switches: list[int] = []  # vote counts at which the model came on / went off
         self.order = np.zeros(0, dtype=np.int64)
         self.fallback.reset()
 
     # ---- state ----------------------------------------------------------------------
     @property
     def model_on(self) -> bool:
-        """True once the head predicted new votes better than the votes alone (summed
-        log loss ahead by ``on_nats``), False again once the votes alone are ahead by
-        ``guard_nats``. It starts False: ``active`` picks and ranks until the model has
-        earned its place, so a model without signal never steers a pick."""
+        """True once the head predicted new votes better than the votes alone (evidence
+        ``on_nats`` since the start or the last hand-back), False again once the votes
+        alone gained ``guard_nats`` from the head's best point. It starts False:
+        ``active`` picks and ranks until the model has earned its place, so a model
+        without signal never steers a pick."""
         return self._on
 
     def _start(self, pool: Pool) -> None:
@@ -144,8 +156,18 @@ class ModelLoopSelector:
             )
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
-            if self.excess_loss > self.guard_nats or self.excess_loss < -self.on_nats:
-                self._on = bool(self.excess_loss < 0)  # hysteresis: no flapping near the bound
+            self._guard(k + 1)
+
+    def _guard(self, votes: int) -> None:
+        """One step of the two sequential tests (see the module docstring)."""
+        if self._on:
+            self._mark = min(self._mark, self.excess_loss)  # the head's best point
+            if self.excess_loss - self._mark > self.guard_nats:
+                self._on, self._mark = False, self.excess_loss
+                self.switches.append(votes)
+        elif self._mark - self.excess_loss > self.on_nats:
+            self._on, self._mark = True, self.excess_loss
+            self.switches.append(votes)
 
     # ---- the interface ----------------------------------------------------------------
     def next_pair(

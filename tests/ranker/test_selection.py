@@ -14,7 +14,7 @@ from scipy.stats import kendalltau
 
 from ranker.pool import Pool
 from ranker.selection import STRATEGIES, make_selector, ranking_confidence
-from ranker.selection.imageranker import smart_shuffle_front
+from ranker.selection.imageranker import _front_by_levels, smart_shuffle_front
 from ranker.tsmath import draw_margin, rate_one
 
 PRESET = dict(prior_mu=0.0, prior_sigma=8.33)
@@ -154,6 +154,30 @@ def test_smart_shuffle_front_equals_brute_force_order() -> None:
         assert [abs(mu[a] - mu[b]) + 0.8 * (counts[a] + counts[b]) for a, b in got] == (
             pytest.approx(keys)
         )
+
+
+def test_the_count_level_search_equals_brute_force_on_large_sets() -> None:
+    # the path taken when mixed counts would widen the mu window past O(N) keys
+    rng = np.random.default_rng(5)
+    for trial in range(6):
+        n = int(rng.integers(300, 1500))
+        mu = np.round(rng.normal(25, 4, n), 2)
+        counts = rng.integers(trial % 3, 8, n)
+        order = rng.permutation(n)
+        order = order[np.argsort(mu[order], kind="stable")]
+        near = [tuple(sorted((int(order[i]), int(order[i + 1])))) for i in range(0, n - 1, 2)]
+        skip = set(near)  # every other mu-neighbour pair already compared
+        m = int(rng.integers(1, 9))
+        got = _front_by_levels(mu, counts, order, m, skip)
+        a, b = np.triu_indices(n, 1)
+        keys = np.abs(mu[a] - mu[b]) + 0.8 * (counts[a] + counts[b])
+        allowed = np.array([(int(x), int(y)) not in skip for x, y in zip(a, b, strict=True)])
+        want = np.sort(keys[allowed])[:m]
+        assert [k for k, _ in got] == pytest.approx(want.tolist())
+        for k, (x, y) in got:
+            assert (x, y) not in skip and x < y
+            assert abs(mu[x] - mu[y]) + 0.8 * (counts[x] + counts[y]) == pytest.approx(k)
+        assert len({p for _, p in got}) == m
 
 
 def test_smart_shuffle_never_repeats_a_compared_pair() -> None:
