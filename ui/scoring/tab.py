@@ -262,7 +262,7 @@ def build_scoring_tab(ctx: StudioContext) -> None:
                                 placeholder=str(ctx.allowed_roots[0]) if ctx.allowed_roots else "")  # fmt: skip
         with gr.Column(scale=1):
             model = gr.Dropdown(choices=model_choices(ctx), value=default_source, allow_custom_value=True,
-                                label="Model (default, a Hub id, a training run, or a project's head)")  # fmt: skip
+                                label="Model (default, a Hub id, or a training run)")  # fmt: skip
             refresh = gr.Button("Refresh runs", size="sm")
             method = gr.Dropdown(list(METHODS), value=list(METHODS)[0], label="Buckets")
             labels = gr.Textbox(label="Bucket labels, worst first (comma-separated; empty: default)",
