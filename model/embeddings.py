@@ -56,6 +56,16 @@ def read_bytes(item: ImageItem) -> bytes:
     )
 
 
+PRECISIONS = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def precision_of(model: torch.nn.Module) -> str:
+    """The precision label of the dtype ``model``'s backbone runs in (fp32, bf16, fp16):
+    vectors computed in bf16 on a GPU are cached apart from fp32 ones."""
+    dtype = model.backbone_dtype
+    return PRECISIONS.get(dtype, str(dtype).removeprefix("torch."))
+
+
 def backbone_fingerprint(model: torch.nn.Module, precision: str = "fp32") -> str:
     """A hash of what decides the pooled embedding: vision config, vision weights, precision.
 

@@ -11,6 +11,13 @@ Each process (``RANK`` of ``WORLD_SIZE``, as set by accelerate/torchrun, or
 ``--rank``/``--world``) scores its chunks into ``scores.parquet.parts/``; a rerun skips
 finished chunks; the last process to finish merges everything into one table with the
 columns ``path, score, bucket, error``. Unreadable images get a row with their error.
+
+``--embeddings <data dir>/embeddings`` also writes every image's pooled embedding into
+the app's embedding cache (keyed by backbone fingerprint, precision and file bytes),
+from the same forward: attaching the model to a large project afterwards
+(:mod:`model.project_loop`) reads them instead of running the backbone again. Use the
+precision the app will attach in (``--dtype fp32`` for an app on CPU; a GPU app runs
+bf16, this command's default on a GPU).
 """
 
 from __future__ import annotations
@@ -110,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-merge", action="store_true", help="only write this process's parts")
     p.add_argument("--merge-only", action="store_true", help="only merge existing parts")
+    p.add_argument(
+        "--embeddings",
+        default=None,
+        metavar="DIR",
+        help="also write each image's pooled embedding into the embedding cache under DIR "
+        "(the app's <data dir>/embeddings): attaching this model to a project with these "
+        "images then reads them instead of running the backbone again",
+    )
     p.add_argument("--local-files-only", action="store_true", help="never download the model")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     return p
@@ -256,6 +271,12 @@ def run(args) -> int:
         total_workers=world * max(1, workers),
     )  # fmt: skip
     manifest = {"input": source.describe(), "chunk_size": args.chunk_size, "model": str(args.model)}
+    cache = None
+    if args.embeddings:  # a rerun must not skip chunks whose embeddings were never written
+        from model.embeddings import EmbeddingCache, backbone_fingerprint, precision_of
+
+        cache = EmbeddingCache(args.embeddings, backbone_fingerprint(model, precision_of(model)))
+        manifest["embeddings"] = cache.fingerprint
     if not args.merge_only:
         check_manifest(parts_dir, manifest, overwrite=args.overwrite and rank == 0)
         clear_done(parts_dir, rank, world)
@@ -264,6 +285,7 @@ def run(args) -> int:
             model, source, parts_dir, rank=rank, world=world, chunk_size=args.chunk_size,
             batch_size=batch_size, num_workers=workers, compile=args.compile,
             fast_decode=args.fast_decode, on_chunk=lambda key, n: log.info("rank %d: chunk %s done (%d images)", rank, key, n),
+            embeddings=cache,
         )  # fmt: skip
         elapsed = time.perf_counter() - start
         mark_done(parts_dir, rank, world, stats)
@@ -273,6 +295,8 @@ def run(args) -> int:
             f"chunks written {stats.chunks_written}, already done {stats.chunks_skipped} "
             f"({rate:.1f} images/s)"
         )
+        if cache is not None:
+            print(f"  embeddings: {stats.embedded} written to {cache.folder}")
         for name, reason in stats.failures[:20]:
             print(f"  unreadable: {name}: {reason}")
         if args.no_merge or not all_done(parts_dir, world):

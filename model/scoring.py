@@ -69,6 +69,7 @@ class Batch:
     errors: list[str | None]
     key: str = ""  # the chunk this batch belongs to (sharded CLI); "" otherwise
     chunk_total: int = 0  # images in that chunk
+    digests: list[str | None] | None = None  # content keys, when embeddings are cached
 
     def pin_memory(self) -> Batch:
         self.pixels = self.pixels.pin_memory()
@@ -138,9 +139,20 @@ class Scorer:
         x = normalize(pixels.to(self.device, non_blocking=True))
         return self._forward(x).float().cpu()
 
-    def rows(self, batch: Batch) -> list[dict]:
-        """Score one batch into table rows (bucket filled in later)."""
-        scores = self(batch.pixels).tolist()
+    @torch.inference_mode()
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled embeddings ``[n, hidden]`` and scores ``[n]`` (fp32, CPU): the same
+        forward as ``__call__``, split at the pooled output (never compiled)."""
+        x = normalize(pixels.to(self.device, non_blocking=True))
+        pooled = self.model.pooled(x) if pixels.shape[0] else torch.empty(0, 0)
+        if not pixels.shape[0]:
+            return pooled, torch.empty(0)
+        return pooled.float().cpu(), self.model.head(pooled).float().cpu()
+
+    def rows(self, batch: Batch, scores: torch.Tensor | None = None) -> list[dict]:
+        """Score one batch into table rows (bucket filled in later); ``scores`` of its
+        readable images when already computed."""
+        scores = (self(batch.pixels) if scores is None else scores).tolist()
         it = iter(scores)
         return [
             dict(

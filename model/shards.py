@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from model.embeddings import image_digest, read_bytes
 from model.scoring import Batch, Scorer, item_name, loader_options, make_batch, read_item
 
 PART_RE = re.compile(r"^part-(?P<key>.+)\.parquet$")
@@ -92,11 +93,12 @@ class ChunkStream(IterableDataset):
         world: int,
         skip: frozenset[str],
         fast_decode: bool = False,
+        digests: bool = False,
     ) -> None:
         self.source, self.size = source, size
         self.chunk_size, self.batch_size = chunk_size, batch_size
         self.rank, self.world, self.skip = rank, world, skip
-        self.fast_decode = fast_decode
+        self.fast_decode, self.digests = fast_decode, digests
 
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
@@ -108,8 +110,29 @@ class ChunkStream(IterableDataset):
         for key, items in self.source.iter_chunks(self.chunk_size, owns, self.skip):
             for start in range(0, len(items), self.batch_size):
                 part = items[start : start + self.batch_size]
-                results = [read_item(item, self.size, self.fast_decode) for item in part]
-                yield make_batch([item_name(i) for i in part], results, self.size, key, len(items))
+                if not self.digests:
+                    results = [read_item(item, self.size, self.fast_decode) for item in part]
+                    digests = None
+                else:
+                    results, digests = zip(*(self._hashed(item) for item in part), strict=True)
+                batch = make_batch(
+                    [item_name(i) for i in part], results, self.size, key, len(items)
+                )
+                batch.digests = list(digests) if digests is not None else None
+                yield batch
+
+    def _hashed(self, item) -> tuple[tuple[torch.Tensor | None, str | None], str | None]:
+        """Decode one item from its bytes, read once, and key them like the embedding
+        cache does (:func:`model.embeddings.image_digest`)."""
+        name = item_name(item)
+        raw = item[1] if isinstance(item, tuple) else item
+        if raw is None:
+            return (None, "no image data"), None
+        try:
+            data = read_bytes(raw)
+        except OSError as exc:
+            return (None, f"cannot read the file ({exc.strerror or exc})"), None
+        return read_item((name, data), self.size, self.fast_decode), image_digest(data)
 
 
 @dataclass
@@ -120,6 +143,7 @@ class ShardStats:
     failed: int = 0
     chunks_written: int = 0
     chunks_skipped: int = 0
+    embedded: int = 0  # embeddings written to the cache (``--embeddings``)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -154,8 +178,19 @@ def score_shard(
     compile: bool = False,
     fast_decode: bool = False,
     on_chunk: Callable[[str, int], None] | None = None,
+    embeddings=None,
 ) -> ShardStats:
-    """Score this process's share of ``source`` into part files, skipping finished chunks."""
+    """Score this process's share of ``source`` into part files, skipping finished chunks.
+
+    ``embeddings``: a :class:`model.embeddings.EmbeddingCache` of ``model``'s backbone;
+    each readable image's pooled embedding is put there too (the same forward: the
+    scores are the head applied to those vectors), keyed by its file bytes.
+    """
+    if embeddings is not None and fast_decode:
+        raise ValueError(
+            "--fast-decode changes the pixels: cached embeddings must come from the exact "
+            "decode that attaching a model uses; drop one of the two options"
+        )
     if not 0 <= rank < world:
         raise ValueError(f"rank {rank} is outside 0..{world - 1}")
     if chunk_size < 1 or batch_size < 1:
@@ -165,6 +200,7 @@ def score_shard(
     stream = ChunkStream(
         source, size=scorer.size, chunk_size=chunk_size, batch_size=batch_size,
         rank=rank, world=world, skip=skip, fast_decode=fast_decode,
+        digests=embeddings is not None,
     )  # fmt: skip
     opts = loader_options(scorer.device, num_workers)
     if num_workers > 0:
@@ -174,7 +210,15 @@ def score_shard(
     pending: dict[str, list[dict]] = {}
     for batch in loader:
         rows = pending.setdefault(batch.key, [])
-        rows.extend(scorer.rows(batch))
+        if embeddings is None:
+            rows.extend(scorer.rows(batch))
+        else:
+            pooled, scores = scorer.embed(batch.pixels)
+            good = [d for d, ok in zip(batch.digests, batch.ok.tolist(), strict=True) if ok]
+            for digest, vector in zip(good, pooled, strict=True):
+                embeddings.put(digest, vector.numpy())
+            stats.embedded += len(good)
+            rows.extend(scorer.rows(batch, scores))
         if len(rows) < batch.chunk_total:
             continue
         write_part(parts_dir, batch.key, pending.pop(batch.key))

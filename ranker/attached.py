@@ -167,20 +167,25 @@ class LoopStatus:
     agreement: float | None = None  # share of them the head called right
     recent_agreement: float | None = None  # the same over the last RECENT of them
     on_votes: float = 0.0  # share of the (not excluded) images ranked by their own votes
+    waiting: tuple[str, ...] = ()  # names of the images still without features (first 20)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def loop_status(selector, pool: Pool, info: dict | None, missing: int) -> LoopStatus:
-    """The attached model's standing: held-out agreement and the share resting on votes."""
+def loop_status(
+    selector, pool: Pool, info: dict | None, missing: int, waiting: Sequence[str] = ()
+) -> LoopStatus:
+    """The attached model's standing: held-out agreement and the share resting on votes.
+    ``waiting``: names of the images without features (the status names the first ones)."""
     if not info:
         return LoopStatus(attached=False)
     active = pool.active
     on_votes = float((pool.counts[active] > 0).mean()) if active.any() else 0.0
     label = str(info.get("label") or info.get("source") or "model")
     if not isinstance(selector, PrequentialLoop):
-        return LoopStatus(True, label, False, missing, on_votes=on_votes)
+        names = tuple(str(w) for w in list(waiting)[:20])
+        return LoopStatus(True, label, False, missing, on_votes=on_votes, waiting=names)
     selector.ranking(pool)  # brings the head up to the last vote
     p = np.asarray(selector.predictions, dtype=np.float64)
     decided = np.asarray(pool.result[: len(p)], dtype=np.float64) == 1.0
@@ -190,6 +195,35 @@ def loop_status(selector, pool: Pool, info: dict | None, missing: int) -> LoopSt
     return LoopStatus(
         True, label, True, 0, bool(selector.model_on), int(right.size), agree, recent, on_votes
     )
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """The online head as a linear model on the pooled embedding ``x`` of the attached
+    model: ``score = base_weight * base_score(x) + weights . x + bias`` (logits, as the
+    head's own), where ``base_score`` is the attached model's linear head. The per-image
+    offsets (what each image's own votes add) are not part of it: they belong to the
+    project's images, not to a model that scores new ones."""
+
+    base_weight: float
+    weights: np.ndarray  # (d,) float64
+    bias: float
+    votes: int  # votes the head has seen
+    model_on: bool  # whether the guard lets this head rank the project
+    scores: np.ndarray  # (n,) the head's score of each project image (offsets left out)
+
+
+def linear_head(selector, pool: Pool) -> LinearHead:
+    """The head of a :class:`PrequentialLoop` as it ranks now (online steps included)."""
+    if not isinstance(selector, PrequentialLoop):
+        raise StudioError("the model in the loop is not running (no model, or images wait)")
+    selector.ranking(pool)  # brings the head up to the last vote
+    head, fmap = selector.head, selector.features.map
+    if fmap is None:
+        raise StudioError("these features do not say how they were made from embeddings")
+    c, w, b = fmap.linear(head.fit.beta)
+    scores = head.phi.astype(np.float64) @ head.fit.beta
+    return LinearHead(c, w, b, head.n_votes, bool(selector.model_on), scores)
 
 
 def ranked_by(selector, pool: Pool) -> np.ndarray:

@@ -85,6 +85,19 @@ def _export(project, fmt: str, order: str) -> str:
     }[fmt]()
 
 
+def _embed_new_images(project, db: Path) -> None:
+    """A project with a model attached: embed its new images now (the model loaded from
+    the local cache or the Hub), or print which wait and why. Imported here only: the
+    engine itself never loads torch."""
+    if project.attached_model is None or not project.images_without_features():
+        return
+    from model.project_loop import embed_on_intake
+
+    done = embed_on_intake(project, Path(db).resolve().parent)
+    label = project.attached_model.get("label") or project.attached_model["source"]
+    print(done.summary(f"the attached model {label}"))
+
+
 def run(args: argparse.Namespace) -> int:
     from prefdata import imageranker_csv, project_json
     from ranker.service import Studio
@@ -105,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 project = studio.project(args.name)
             print(project.add_folder(args.folder, recursive=args.recursive).summary())
+            _embed_new_images(project, args.db)
         elif args.command == "pairs":
             pairs, _ = studio.project(args.name).lookahead(args.labeler)
             for m in pairs:
@@ -119,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 f"created {project.name}: {len(project.images)} images, "
                 f"{project.ratings.pool.n_votes} votes"
             )
+            _embed_new_images(project, args.db)
         elif args.command == "export":
             text = _export(studio.project(args.name), args.format, args.order)
             if args.out:

@@ -54,11 +54,37 @@ class HeadPrior:
     offset_sd: float = 1.5  # an image's own deviation from the head
 
 
+@dataclass(frozen=True)
+class FeatureMap:
+    """How :meth:`HeadFeatures.from_embeddings` made ``phi`` from an image's embedding
+    ``x`` and base score ``s``: ``phi = [(s - s_mean) / s_sd, (x - x_mean) @ axes.T]``.
+
+    Kept so a fitted head can leave the project as an ordinary linear model on the
+    embedding (:meth:`linear`): the map is affine, so the head's score is exactly
+    ``c * s + w . x + b``.
+    """
+
+    x_mean: np.ndarray  # (d,)
+    axes: np.ndarray  # (r, d): principal axes divided by sqrt(total variance)
+    s_mean: float
+    s_sd: float  # 0.0 when there was no base score (its column is all zeros)
+
+    def linear(self, beta: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """``(c, w, b)`` with ``phi(x, s) . beta == c * s + w . x + b`` (float64)."""
+        beta = np.asarray(beta, dtype=np.float64)
+        c = float(beta[0] / self.s_sd) if self.s_sd else 0.0
+        w = self.axes.T @ beta[1:]
+        return c, w, float(-c * self.s_mean - self.x_mean @ w)
+
+
 @dataclass
 class HeadFeatures:
-    """``phi`` (n, p) float32: column 0 the standardised base score, then principal coords."""
+    """``phi`` (n, p) float32: column 0 the standardised base score, then principal coords.
+
+    ``map``: how ``phi`` was built from embeddings (None for hand-made features)."""
 
     phi: np.ndarray
+    map: FeatureMap | None = None
 
     @classmethod
     def from_embeddings(
@@ -81,13 +107,14 @@ class HeadFeatures:
         if not np.all(np.isfinite(x)):
             raise ValueError("embeddings must be finite")
         n, d = x.shape
-        x = x - x.mean(axis=0)
+        x_mean = x.mean(axis=0)
+        x = x - x_mean
         total = float((x.astype(np.float64) ** 2).sum()) / n or 1.0
         r = min(rank, d, n - 1) if n > 1 else 0
         if r <= 0:
-            coords = np.zeros((n, 0), dtype=np.float32)
+            coords, axes = np.zeros((n, 0), dtype=np.float32), np.zeros((0, d))
         elif r >= d:
-            coords = x
+            coords, axes = x, np.eye(d)
         else:
             rng = np.random.default_rng(seed)
             q = x @ rng.standard_normal((d, r + 10)).astype(np.float32)
@@ -95,9 +122,12 @@ class HeadFeatures:
                 q, _ = np.linalg.qr(q)
                 q, _ = np.linalg.qr(x @ (x.T @ q))
             _, _, vt = np.linalg.svd(q.T @ x, full_matrices=False)
-            coords = x @ vt[:r].T
+            coords, axes = x @ vt[:r].T, vt[:r].astype(np.float64)
         coords = coords / np.float32(np.sqrt(total))
-        return cls(np.column_stack([_standardise(base_scores, n), coords]).astype(np.float32))
+        s_mean, s_sd = _moments(base_scores, n)
+        fmap = FeatureMap(x_mean.astype(np.float64), axes / np.sqrt(total), s_mean, s_sd)
+        phi = np.column_stack([_standardise(base_scores, n), coords]).astype(np.float32)
+        return cls(phi, fmap)
 
     @property
     def n(self) -> int:
@@ -108,14 +138,22 @@ class HeadFeatures:
         return self.phi.shape[1]
 
 
-def _standardise(scores: np.ndarray | None, n: int) -> np.ndarray:
+def _moments(scores: np.ndarray | None, n: int) -> tuple[float, float]:
+    """Mean and the divisor :func:`_standardise` uses (0.0 when there are no scores)."""
     if scores is None:
-        return np.zeros(n, dtype=np.float32)
+        return 0.0, 0.0
     s = np.asarray(scores, dtype=np.float64)
     if s.shape != (n,) or not np.all(np.isfinite(s)):
         raise ValueError(f"base_scores must be {n} finite numbers, one per embedding")
-    sd = s.std()
-    return ((s - s.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
+    sd = float(s.std())
+    return float(s.mean()), sd if sd > 0 else 1.0
+
+
+def _standardise(scores: np.ndarray | None, n: int) -> np.ndarray:
+    if scores is None:
+        return np.zeros(n, dtype=np.float32)
+    mean, sd = _moments(scores, n)
+    return ((np.asarray(scores, dtype=np.float64) - mean) / sd).astype(np.float32)
 
 
 @dataclass

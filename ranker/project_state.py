@@ -19,11 +19,13 @@ from common.contracts import TIE
 from common.paths import inside
 from ranker.attached import (
     SETTING,
+    LinearHead,
     LoopStatus,
     PrequentialLoop,
     StoredFeatures,
     features_for,
     features_path,
+    linear_head,
     load_features,
     loop_status,
     ranked_by,
@@ -324,5 +326,12 @@ class ProjectState:
         """Held-out agreement of the attached model with the votes, and what rests on votes."""
         with self._lock:
             info = self.attached_model
-            missing = len(self.images_without_features()) if info else 0
-            return loop_status(self.selector, self.ratings.pool, info, missing)
+            waiting = self.images_without_features() if info else []
+            names = [self.images[self.index[u]].name for u in waiting[:20]]
+            return loop_status(self.selector, self.ratings.pool, info, len(waiting), names)
+
+    def online_head(self) -> LinearHead:
+        """The attached model's online head as a linear model on its embeddings (to export
+        as a model of its own); StudioError while the model in the loop is not running."""
+        with self._lock:
+            return linear_head(self.selector, self.ratings.pool)

@@ -24,8 +24,10 @@ FORBIDDEN = {
     "ui": {"app"},
 }
 # The ranker CLI is an entry point at the engine's edge: its import/export commands
-# read and write exchange files through prefdata, imported inside the command.
-ALLOWED = {("ranker/cli.py", "prefdata")}
+# read and write exchange files through prefdata, and images added to a project with a
+# model attached get their embeddings through model.project_loop, imported inside the
+# command (the engine's modules themselves still never import either).
+ALLOWED = {("ranker/cli.py", "prefdata"), ("ranker/cli.py", "model")}
 
 
 def _imports(path: Path) -> set[str]:

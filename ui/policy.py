@@ -64,6 +64,7 @@ ROLES: dict[str, Role] = {
     "training_poll": ANYONE,
     "attach_model": OWNER,  # computes every image's embedding; changes the project's ranking
     "detach_model": OWNER,
+    "export_head": OWNER,  # writes a model folder from the project's online head
     "model_status": ANYONE,
     "training_stop": OWNER,
     # --- page events (private: the page calls them, scripts should not) -------------------
@@ -84,10 +85,12 @@ ROLES: dict[str, Role] = {
     "ranking.model_panel.on_status": ANYONE,
     "ranking.model_panel.on_attach": OWNER,
     "ranking.model_panel.on_detach": OWNER,
+    "ranking.model_panel.on_export": OWNER,
     "dataset.tab.on_refresh": ANYONE,
     "dataset.tab.on_backup_status": ANYONE,
     "training.tab.on_preset": ANYONE,
     "training.tab.on_refresh_projects": ANYONE,
+    "training.tab.on_refresh_models": ANYONE,
     "training.tab.on_start": OWNER,
     "training.tab.on_stop": OWNER,
     "training.tab.refresh": ANYONE,

@@ -185,3 +185,26 @@ def test_bad_features_are_refused_by_name(tmp_path):
         project.add_model_features([], np.zeros((0, D), np.float32), np.zeros(0))
     with pytest.raises(StudioError, match="unknown project settings"):
         project.update(model={"source": "x"})  # only attach_model sets it
+
+
+def test_the_online_head_leaves_as_a_linear_model_on_the_embeddings(tmp_path):
+    """What an export writes: c * base + w . x + b equals the head's scores (offsets out);
+    with the offsets added it is the ``auto`` ranking the project shows."""
+    from ranker.attached import linear_head
+
+    _, project = _project(tmp_path)
+    emb, quality = _truth(3)
+    base = emb @ np.linspace(0.1, 1.0, D)  # a base head at an angle to the taste
+    with pytest.raises(StudioError, match="not running"):
+        project.online_head()
+    project.attach_model(INFO, *_features(project, emb, base))
+    _vote_truthfully(project, quality, 30)
+    head = project.online_head()
+    assert head.votes == 30
+    direct = head.base_weight * base + emb.astype(np.float64) @ head.weights + head.bias
+    np.testing.assert_allclose(direct, head.scores, atol=1e-4)
+    sel = project.selector
+    np.testing.assert_allclose(head.scores + sel.head.fit.u, sel.head.scores, atol=1e-4)
+    assert head.model_on == sel.model_on
+    with pytest.raises(StudioError, match="not running"):
+        linear_head(object(), project.ratings.pool)

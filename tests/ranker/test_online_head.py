@@ -120,3 +120,18 @@ def test_bad_votes_are_named():
         fit_head(phi, [0], [1, 2], [1.0])
     with pytest.raises(ValueError, match="0..2"):
         fit_head(phi, [0], [3], [1.0])
+
+
+@pytest.mark.parametrize(("n", "d", "base"), [(40, 100, True), (40, 6, True), (5, 6, False)])
+def test_feature_map_turns_any_head_into_a_linear_model_on_the_embedding(n, d, base):
+    """phi . beta == c * base_score + w . x + b for every image, whichever branch built
+    phi (randomized axes, all dims, fewer images than dims; with and without base)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, d)).astype(np.float32) * 3 + 1
+    s = x @ rng.standard_normal(d) + 0.7 if base else None
+    features = HeadFeatures.from_embeddings(x, s, rank=16)
+    beta = rng.standard_normal(features.p)
+    c, w, b = features.map.linear(beta)
+    direct = c * (s if base else 0.0) + x.astype(np.float64) @ w + b
+    np.testing.assert_allclose(features.phi.astype(np.float64) @ beta, direct, atol=1e-4)
+    assert (c != 0.0) == base

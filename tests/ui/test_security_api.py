@@ -71,6 +71,7 @@ OWNER_CALLS = {  # every owner endpoint of the launched tabs: harmless arguments
     "prerank": (("p", "", 0.75), "token"),
     "attach_model": (("p", ""), "admin_token"),
     "detach_model": (("p",), "admin_token"),
+    "export_head": (("p",), "admin_token"),
 }
 
 

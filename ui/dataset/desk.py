@@ -205,7 +205,19 @@ def import_into(
         for path in uploads:  # a rejected upload is not kept
             Path(path).unlink(missing_ok=True)
         raise gr.Error(_import_fault(exc)) from exc
-    return "\n\n".join(f"```\n{line}\n```" for line in lines)
+    embedded = _embed_new_images(ctx, name)  # after: the import itself is done and kept
+    return "\n\n".join([*(f"```\n{line}\n```" for line in lines), *embedded])
+
+
+def _embed_new_images(ctx: StudioContext, project: str | None) -> list[str]:
+    """A project with a model attached: embed the images the import added (or name
+    those that wait). The votes are imported either way."""
+    from ui.ranking.model_panel import embed_after_intake
+
+    if not project:
+        return []
+    text = embed_after_intake(ctx, ctx.studio.project(project))
+    return [text] if text else []
 
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")

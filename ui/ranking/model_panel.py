@@ -6,8 +6,12 @@ image's embedding and base score once (:mod:`model.project_loop`; torch is impor
 only here, inside the handler); from then on the project's pairs and its ``auto``
 order come from the model in the loop, and everyone sees how often the model
 predicted the votes right before it learnt from them, and how much of the ranking
-rests on votes. Endpoints: ``attach_model`` and ``detach_model`` (owner),
-``model_status`` (anyone).
+rests on votes. The owner can also export the project's online head as a model of
+its own (:mod:`model.head_export`), offered afterwards as ``head: <project>`` in the
+Scoring tab, the Training tab (a starting point) and this panel. Images added to an
+attached project get their embeddings on intake (:func:`embed_after_intake`). Endpoints:
+``attach_model``, ``detach_model`` and ``export_head`` (owner), ``model_status``
+(anyone).
 
 This module avoids ``from __future__ import annotations``: ``gr.api`` reads the return
 annotations as real types.
@@ -27,7 +31,10 @@ HELP = (
     "*Agreement* is how often the head predicted a vote right before it learnt from it "
     "(held-out), so it shows whether the model helps. When the votes alone predict "
     "better, the project's own pair strategy takes over (the guard) until the model "
-    "catches up."
+    "catches up. *Export head* saves the head as a model (the attached model with the "
+    "head as its scoring layer), offered as `head: <project>` for scoring and as a "
+    "starting point for training; each image's own votes (its offset from the head) "
+    "stay in the project and are not part of that model."
 )
 
 
@@ -41,9 +48,11 @@ def status_markdown(status: LoopStatus) -> str:
     if not status.attached:
         return ""
     if not status.ready:
+        names = ", ".join(status.waiting[:5]) + (" ..." if status.missing > 5 else "")
         return (
-            f"model *{status.label}* attached; {status.missing} images still need their "
-            "embeddings (attach again to compute them): the project's own strategy ranks meanwhile"
+            f"model *{status.label}* attached; {status.missing} images wait for their "
+            f"embeddings ({names}): the project's own strategy ranks meanwhile "
+            "(attach again to compute them)"
         )
     if status.agreement is None:
         agree = "agreement: no votes yet"
@@ -77,6 +86,57 @@ def _attach(ctx: StudioContext, desk: RankingDesk, project: str, source: str) ->
     return session.model_status()
 
 
+def _export(ctx: StudioContext, desk: RankingDesk, project: str) -> dict:
+    """Save the project's online head as a model folder; answer its name and summary."""
+    from model.head_export import export_head, head_folder
+    from ui.scoring.models import forget, get_model, models_dir
+
+    session = desk.session(project)
+    info = session.attached_model
+    if info is None:
+        raise StudioError(f"project {project!r} has no model attached")
+    model = get_model(ctx, info["source"])  # the attached model, if still offered
+    try:
+        done = export_head(session, model, models_dir(ctx))
+    except ValueError as exc:
+        raise StudioError(str(exc)) from None
+    forget(head_folder(models_dir(ctx), session.row.id))  # a held older export
+    return done
+
+
+def export_message(done: dict) -> str:
+    """What the owner reads after an export."""
+    guard = "" if done["model_on"] else (
+        " Note: the guard has the model off (the votes alone predict better so far)."
+    )  # fmt: skip
+    return (
+        f"Exported the online head ({done['votes']} votes) as **{done['name']}**: pick it in "
+        "the Scoring tab to score images, or as the base model in the Training tab. Each "
+        f"image's own votes are not part of it.{guard}"
+    )
+
+
+def embed_after_intake(ctx: StudioContext, session) -> str:
+    """Images were added to ``session``: embed the new ones with the attached model, or
+    say which wait and why (the model cannot be loaded here). Empty when no model is
+    attached or nothing was new."""
+    from model.checkpoint import ModelUnavailableError
+    from model.project_loop import embed_on_intake
+    from ui.scoring.models import get_model, gpu
+
+    def load(source: str):
+        try:
+            return get_model(ctx, source)
+        except gr.Error as exc:  # not offered any more, or not loadable here
+            raise ModelUnavailableError(str(exc)) from None
+
+    info = session.attached_model
+    if info is None:
+        return ""
+    done = gpu(embed_on_intake)(session, ctx.data_dir, load)
+    return done.summary(f"the attached model *{info.get('label') or info['source']}*")
+
+
 def build_model_panel(
     ctx: StudioContext, desk: RankingDesk, project: gr.Dropdown, admin_token: gr.Textbox
 ) -> None:
@@ -97,6 +157,7 @@ def build_model_panel(
             )
             attach = gr.Button("Attach", variant="primary", scale=1, elem_id="ps-model-attach")
             detach = gr.Button("Detach", scale=1, elem_id="ps-model-detach")
+            export = gr.Button("Export head", scale=1, elem_id="ps-model-export")
 
     def describe(project_: str) -> str:
         if not project_:
@@ -127,11 +188,20 @@ def build_model_panel(
             return f"Not detached: {exc}"
         return "Detached: the votes alone rank again." if done else "No model was attached."
 
+    def on_export(project_, token, profile: gr.OAuthProfile | None):
+        try:
+            require(ctx, "ranking.model_panel.on_export", token, profile)
+            text = export_message(_export(ctx, desk, project_))
+        except (StudioError, gr.Error) as exc:
+            return f"Not exported: {exc}", gr.update()
+        return text, gr.update(choices=model_choices(ctx))
+
     private = {"api_visibility": "private"}
     for trigger in (acc.expand, project.change):
         trigger(on_status, [project], [status], **private)
     attach.click(on_attach, [project, choice, admin_token], [status], **private)
     detach.click(on_detach, [project, admin_token], [status], **private)
+    export.click(on_export, [project, admin_token], [status, choice], **private)
     register_model_api(ctx, desk, attach_gpu)
 
 
@@ -164,6 +234,22 @@ def register_model_api(ctx: StudioContext, desk: RankingDesk, attach_fn=None) ->
         except StudioError as exc:
             raise gr.Error(str(exc)) from exc
 
+    def export_head(
+        project: str, admin_token: str = "", profile: gr.OAuthProfile | None = None
+    ) -> dict:
+        """Save the project's online head as a model (owner only): the attached model's
+        backbone with the head as its linear layer, offered afterwards as ``name``
+        (``head: <project>``) in /scoring_models and the Training tab. Per-image offsets
+        (each image's own votes) are not part of it. Returns name, project, votes,
+        model_on (whether the guard lets the head rank), base_model."""
+        require(ctx, "export_head", admin_token, profile)
+        try:
+            done = _export(ctx, desk, project)
+        except StudioError as exc:
+            raise gr.Error(str(exc)) from exc
+        keys = ("name", "project", "votes", "model_on", "base_model")
+        return {k: done[k] for k in keys}
+
     def model_status(project: str) -> dict:
         """attached, label, ready, missing, model_on, votes_judged, agreement (held-out:
         each vote predicted before the model learnt from it), recent_agreement, on_votes
@@ -177,9 +263,10 @@ def register_model_api(ctx: StudioContext, desk: RankingDesk, attach_fn=None) ->
     for fn, name in (
         (attach_model, "attach_model"),
         (detach_model, "detach_model"),
+        (export_head, "export_head"),
         (model_status, "model_status"),
     ):
-        limit = 1 if name == "attach_model" else 4
+        limit = 1 if name in ("attach_model", "export_head") else 4
         gr.api(fn, api_name=name, concurrency_limit=limit, concurrency_id=f"model-{name}")
 
 

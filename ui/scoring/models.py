@@ -1,7 +1,7 @@
 """The Scoring tab's models: which are offered, and loading one (kept until another is asked).
 
 Offered: JoyQuality, the demo model (built here in seconds), every finished training
-run and the owner's list (``STUDIO_SCORING_MODELS``); :func:`check_source` refuses
+run, every project's exported online head (``head: <project>``) and the owner's list (``STUDIO_SCORING_MODELS``); :func:`check_source` refuses
 anything else, so a visitor cannot make the server download an arbitrary Hub repo or
 read a folder elsewhere. One model is held at a time (the real one is 1.7 GB). Model
 code is imported inside the functions (``import app`` must not import torch).
@@ -41,13 +41,27 @@ RUN_PREFIX = "run: "  # a finished training run, offered by name: "run: <run nam
 
 def _runs(ctx: StudioContext) -> dict[str, Path]:
     """Public name -> folder of every finished training run (``runs/<run>/final``)."""
-    runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
-    return {f"{RUN_PREFIX}{p.parent.name}": p.resolve() for p in runs}
+    from model.named import finished_runs
+
+    return finished_runs(ctx.runs_dir)
+
+
+def heads(ctx: StudioContext) -> dict[str, Path]:
+    """Public name -> folder of every exported online head (``head: <project>``)."""
+    from model.named import exported_heads
+
+    return exported_heads(models_dir(ctx))
+
+
+def forget(folder: str | Path) -> None:
+    """Drop a held model loaded from ``folder`` (its files were just replaced)."""
+    with _lock:
+        _models.pop(str(Path(folder).resolve()), None)
 
 
 def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """JoyQuality, the demo model, every finished training run and the owner's list, as
-    (label, value). Values are names, never server folders: a page or an API answer
+    """JoyQuality, the demo model, every finished training run, every exported online
+    head and the owner's list, as (label, value). Values are names, never server folders: a page or an API answer
     shows no path (:func:`check_source` maps a name to what is loaded)."""
     from model.demo_model import DEMO_MODEL_LABEL, DEMO_MODEL_NAME
 
@@ -58,6 +72,7 @@ def model_choices(ctx: StudioContext) -> list[tuple[str, str]]:
             (DEMO_MODEL_LABEL, DEMO_MODEL_NAME),
         ]
         + [(name, name) for name in _runs(ctx)]
+        + [(name, name) for name in heads(ctx)]
         + [(m, m) for m in extra if m and m != DEFAULT_MODEL_ID]
     )
 
@@ -82,9 +97,11 @@ def check_source(ctx: StudioContext, source: str) -> str:
     if source == DEMO_MODEL_NAME or Path(source).expanduser() in (demo, demo.resolve()):
         ensure_demo_model(models_dir(ctx))  # built here in seconds, once
         return str(demo.resolve())
-    runs = _runs(ctx)
+    runs, exported = _runs(ctx), heads(ctx)
     if source in runs:
         return str(runs[source])
+    if source in exported:
+        return str(exported[source])
     if source in [value for _, value in model_choices(ctx)]:
         return source
     try:  # a run folder named by its path (the owner's scripts) is still a run

@@ -175,7 +175,7 @@ class TrainingDesk:
             raise ConfigError("choose the training data first")
         if source == "json" or (source == "dataset" and self._looks_local(data)):
             data = self._local(data, "the data")
-        base = str(form.get("base_model") or DEFAULT_MODEL_ID).strip()
+        base = self._named_head(str(form.get("base_model") or DEFAULT_MODEL_ID).strip())
         if self._build_demo_if_picked(base):  # by name: the folder it was built in
             from model.demo_model import demo_model_dir
 
@@ -233,6 +233,21 @@ class TrainingDesk:
                 break
             time.sleep(0.2)
         return run
+
+    def _named_head(self, base: str) -> str:
+        """A project's exported online head (``head: <project>``) by its folder; other
+        names unchanged."""
+        from model.named import HEAD_PREFIX, exported_heads
+
+        if not base.startswith(HEAD_PREFIX):
+            return base
+        folder = exported_heads(self.models_dir).get(base)
+        if folder is None:
+            raise ConfigError(
+                f"no exported head named {base!r}: export it from the project's "
+                "Model in the loop panel first"
+            )
+        return str(folder)
 
     def _build_demo_if_picked(self, base: str) -> bool:
         """Build the demo model (seconds, once) when ``base`` names it (by its name or

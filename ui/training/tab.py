@@ -37,15 +37,21 @@ def _desk(ctx: StudioContext):
 
 
 def base_model_choices(ctx: StudioContext, desk) -> list[tuple[str, str]]:
-    """JoyQuality, the demo model and every finished run, labelled for the dropdown."""
+    """JoyQuality, the demo model, every finished run and every project's exported
+    online head (by name: ``head: <project>``), labelled for the dropdown."""
     from common.contracts import DEFAULT_MODEL_ID
     from model.demo_model import DEMO_MODEL_LABEL, DEMO_MODEL_NAME
+    from model.named import exported_heads
 
     runs = sorted(p for p in ctx.runs_dir.glob("*/final") if (p / "config.json").is_file())
-    return [
-        (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
-        (DEMO_MODEL_LABEL, DEMO_MODEL_NAME),
-    ] + [(f"run: {p.parent.name}", str(p)) for p in runs]
+    return (
+        [
+            (f"JoyQuality ({DEFAULT_MODEL_ID})", DEFAULT_MODEL_ID),
+            (DEMO_MODEL_LABEL, DEMO_MODEL_NAME),
+        ]
+        + [(f"run: {p.parent.name}", str(p)) for p in runs]
+        + [(name, name) for name in exported_heads(desk.models_dir)]
+    )
 
 
 def _guard(fn):
@@ -207,6 +213,11 @@ def build_training_tab(ctx: StudioContext) -> None:
         names = [row.name for row in ctx.studio.list_projects()]
         return gr.update(choices=names, value=names[0] if names else None)
 
+    def on_refresh_models():
+        """Runs finished and heads exported since the page was built."""
+        require(ctx, "training.tab.on_refresh_models")
+        return gr.update(choices=base_model_choices(ctx, desk))
+
     @_guard
     def on_start(
         src, proj, text, base_model, preset_name, lr_, sched_, mode_, bs_, dbs_, total_, warm_,
@@ -251,6 +262,7 @@ def build_training_tab(ctx: StudioContext) -> None:
     if root is not None:
         root.load(restore_form, None, form_fields, **private)
     project.focus(on_refresh_projects, None, [project], **private)
+    base.focus(on_refresh_models, None, [base], **private)
     start.click(on_start, [source, project, data, base, preset, *hyper, push, run_name, token],
                 [notice], concurrency_limit=1, concurrency_id="training-control", **private)  # fmt: skip
     stop.click(on_stop, [token], [notice], concurrency_id="training-control", **private)
