@@ -138,6 +138,7 @@ def run(job: dict, q: np.ndarray, embeddings, base_scores) -> dict:
         "observe_ms_per_vote": float(1e3 * np.mean(observes)),
         "observe_max_ms": float(1e3 * np.max(observes)),
         "guarded": not getattr(selector, "model_on", True),
+        "switches": list(getattr(selector, "switches", [])),  # votes where the guard flipped
     }
 
 
@@ -173,21 +174,22 @@ def report(results: list[dict]) -> list[dict]:
         "votes per image to reach Kendall tau, ties broken at random (own ranking / Bradley-Terry refit)"
     )
     print(f"{'N':>6} {'labelers':>9} {'world':>6} {'strategy':>13}   {'tau 0.8':>15}   {'tau 0.9':>15}"
-          f"   {'x active':>8} {'p99 ms':>7} {'cpu p99':>7} {'ms/pick':>7} {'ms/obs':>7}")  # fmt: skip
+          f"   {'x active':>8} {'(0.9)':>6} {'p99 ms':>7} {'cpu p99':>7} {'ms/pick':>7} {'ms/obs':>7}")  # fmt: skip
     for row in rows:
         base = next(
             (r for r in rows if r["strategy"] == "active" and r["n"] == row["n"]
              and r["labelers"] == row["labelers"]),
             None,
         )  # fmt: skip
-        ratio = None
-        if base and base["own_0.8"] and row["own_0.8"]:
-            ratio = row["own_0.8"] / base["own_0.8"]
-        row["ratio_0.8"] = ratio
+        for t in TARGETS:
+            ok = base and base[f"own_{t}"] and row[f"own_{t}"]
+            row[f"ratio_{t}"] = row[f"own_{t}"] / base[f"own_{t}"] if ok else None
+        ratio, ratio9 = row["ratio_0.8"], row["ratio_0.9"]
         print(
             f"{row['n']:>6} {row['labelers']:>9} {row['world']:>6} {row['strategy']:>13}   "
             f"{_fmt(row['own_0.8'])}/{_fmt(row['refit_0.8'])}   {_fmt(row['own_0.9'])}/{_fmt(row['refit_0.9'])}"
-            f"   {'' if ratio is None else f'{ratio:8.2f}':>8} {row['pick_p99_ms']:7.2f}"
+            f"   {'' if ratio is None else f'{ratio:8.2f}':>8}"
+            f" {'' if ratio9 is None else f'{ratio9:6.2f}':>6} {row['pick_p99_ms']:7.2f}"
             f" {row['pick_cpu_p99_ms']:7.2f} {row['ms_per_vote']:7.2f} {row['observe_ms']:7.2f}"
         )
     return rows
@@ -210,12 +212,19 @@ def no_signal_check(results: list[dict]) -> None:
                 continue
             k = min(len(d) for d in diffs)
             mean = np.mean([d[:k] for d in diffs], axis=0)
+            se = (
+                np.std([d[:k] for d in diffs], axis=0, ddof=1) / np.sqrt(len(diffs))
+                if len(diffs) > 1
+                else np.full(k, np.nan)
+            )
             worst = int(np.argmin(mean))
             budgets = loop[0]["budgets"][:k]
+            came_on = [r["switches"][0] for r in loop if r.get("switches")]
             print(
                 f"no-signal world, N={n}, {labelers}: model_loop - active tau, worst "
-                f"{mean[worst]:+.4f} at {budgets[worst]:g} votes/image; model off at the end in "
-                f"{sum(r['guarded'] for r in loop)}/{len(loop)} runs"
+                f"{mean[worst]:+.4f} (SE {se[worst]:.4f}) at {budgets[worst]:g} votes/image; "
+                f"the model came on in {len(came_on)}/{len(loop)} runs"
+                + (f" (first at votes {came_on})" if came_on else "")
             )
 
 
