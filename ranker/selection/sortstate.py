@@ -161,11 +161,14 @@ class QuickSortState:
             self.drew[a].append(b)
             self.drew[b].append(a)
         else:
-            if a in self.beat[b] or b in self.beat[a]:  # a repeated pair: a check
+            again = a in self.beat[b] or b in self.beat[a]
+            if again:  # a repeated pair: a check
                 self._check(a in self.beat[b], (a, b))
             self.beat[a].append(b)
             self.lost[b].append(a)
             self.decisive.append((a, b))
+            if again:  # the first answer placed it already: one check, not two (a
+                return  # contradiction counted twice skipped the misclick re-ask)
         sa, sb = int(self.seg[a]), int(self.seg[b])
         if sa != sb:
             self._check(not tie and self.start[sa] < self.start[sb], (a, b))
@@ -378,7 +381,7 @@ class QuickSortState:
         ``close``: only pairs from neighbouring segments (near in rank, the ones a noisy
         labeler flips most often).
         """
-        pair = self._repeat_check(avoid) if self.repeat_checks and not close else None
+        pair = self._repeat_check(avoid) if self.repeat_checks else None
         if pair is not None:
             return pair
         for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])) if not close else ():
