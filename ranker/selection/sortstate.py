@@ -17,6 +17,8 @@ size)``, so comparing starts orders them. Votes that disagree with the establish
 order are counted as contradictions: they tell :class:`ActiveSelector` its labelers
 are noisy and sorting no longer pays; each is remembered as a *dispute* (the order the
 contradicting vote claimed) so the selector can re-ask it before believing a misclick.
+A spot check (:meth:`check_pair`) first re-asks the voted pair the other votes support
+least, and a bucket's pivot questions come least certain answer first.
 
 Ties are answers too. A tie against a pivot puts the item in the pivot's *equal
 class*, a bucket placed right below the pivot and sorted on its own (without the
