@@ -34,8 +34,8 @@ the sort's start (N = 200, 16 seeds: all by 1.15 votes per image) and 20 checks 
 where 30 did. Pivot questions come least certain answer first
 (``least_certain_first``, replayed TrueSkill ratings): far items are ranked on their
 predicted side meanwhile and often follow by transitivity. Together, measured with
-``bench/rank_bench.py`` (N = 200, 16 seeds): noiseless tau 0.95 at 4.60 votes per
-image (was 4.79), 90% tau 0.8 at 3.73 (was 3.88); on 32 other seeds 4.61 (4.82) and
+``bench/rank_bench.py`` (N = 200, 16 seeds): noiseless tau 0.95 at 4.61 votes per
+image (was 4.79), 90% tau 0.8 at 3.77 (was 3.88); on 32 other seeds 4.61 (4.82) and
 3.79 (3.83).
 
 In the noisy mode, while the vote graph is sparse (under ``online_until`` votes per
