@@ -17,6 +17,8 @@ size)``, so comparing starts orders them. Votes that disagree with the establish
 order are counted as contradictions: they tell :class:`ActiveSelector` its labelers
 are noisy and sorting no longer pays; each is remembered as a *dispute* (the order the
 contradicting vote claimed) so the selector can re-ask it before believing a misclick.
+A spot check (:meth:`check_pair`) first re-asks the voted pair the other votes support
+least, and a bucket's pivot questions come least certain answer first.
 
 Ties are answers too. A tie against a pivot puts the item in the pivot's *equal
 class*, a bucket placed right below the pivot and sorted on its own (without the
@@ -38,6 +40,7 @@ import math
 from collections.abc import Collection
 
 import numpy as np
+from scipy.special import ndtr
 
 from ranker.pool import DRAW, Pool
 from ranker.selection.common import Pair, key
@@ -117,6 +120,10 @@ class QuickSortState:
         self.max_candidates = max_candidates
         self.predict_pending = True  # order_scores: pending items on their predicted side
         self.place_tied_pivots = True  # order_scores: a pivot among its equal class
+        self.least_certain_first = True  # next_pair: see _question_order
+        self.repeat_checks = True  # check_pair: see _repeat_check
+        self.decisive: list[tuple[int, int]] = []  # (winner, loser) of every decisive vote
+        self.repeated: set[Pair] = set()  # pairs voted on more than once
         self.tied: list[tuple[int, int]] = []  # [lo, hi): an equal class, then its pivot
         self.env = (pool.beta, pool.tau, draw_margin(pool.draw_probability, pool.beta))
         self.mu, self.sigma = pool.start_ratings()  # replayed ratings: tie-breaks in ranking
@@ -150,14 +157,20 @@ class QuickSortState:
             return
         tie = result == DRAW
         self.ties += tie
+        if a in self.beat[b] or b in self.beat[a] or b in self.drew[a]:
+            self.repeated.add(key(a, b))
         if tie:
             self.drew[a].append(b)
             self.drew[b].append(a)
         else:
-            if a in self.beat[b] or b in self.beat[a]:  # a repeated pair: a check
+            again = a in self.beat[b] or b in self.beat[a]
+            if again:  # a repeated pair: a check
                 self._check(a in self.beat[b], (a, b))
             self.beat[a].append(b)
             self.lost[b].append(a)
+            self.decisive.append((a, b))
+            if again:  # the first answer placed it already: one check, not two (a
+                return  # contradiction counted twice skipped the misclick re-ask)
         sa, sb = int(self.seg[a]), int(self.seg[b])
         if sa != sb:
             self._check(not tie and self.start[sa] < self.start[sb], (a, b))
@@ -334,11 +347,28 @@ class QuickSortState:
                 p = self.pivot[s]
                 head = itertools.islice(self.pending[s], 64)  # O(1) per pick even at 100k
                 pending = [x for x in head if active[x]]
-                for t in rng.permutation(len(pending)).tolist():
+                for t in self._question_order(p, pending, rng).tolist():
                     pair = key(p, pending[t])
                     if pair not in avoid:
                         return pair
         return None
+
+    def _question_order(self, p: int, pending: list[int], rng: np.random.Generator) -> np.ndarray:
+        """Pivot questions, least certain answer first (replayed TrueSkill ratings).
+
+        An item the ratings already place far from the pivot is ranked on its predicted
+        side meanwhile (``order_scores``) and is often classified later for free, by
+        transitivity through a closer item's answer; an uncertain one is where the
+        anytime order errs. Measured (N = 200, 16 seeds, noiseless): 4.68 votes per
+        image to tau 0.95 against 4.79 in random order; farthest first: 4.98.
+        """
+        order = rng.permutation(len(pending))
+        if not self.least_certain_first or len(pending) < 2:
+            return order
+        x = np.array(pending)
+        spread = np.sqrt(self.sigma[x] ** 2 + self.sigma[p] ** 2 + 2.0 * self.env[0] ** 2)
+        certainty = np.abs(ndtr((self.mu[x] - self.mu[p]) / spread) - 0.5)
+        return order[np.argsort(certainty[order], kind="stable")]
 
     def _open(self, s: int) -> bool:
         return s in self.cands or s in self.pivot
@@ -353,6 +383,9 @@ class QuickSortState:
         ``close``: only pairs from neighbouring segments (near in rank, the ones a noisy
         labeler flips most often).
         """
+        pair = self._repeat_check(avoid) if self.repeat_checks else None
+        if pair is not None:
+            return pair
         for s in sorted(self.inferred, key=lambda t: -len(self.inferred[t])) if not close else ():
             if s not in self.pivot:
                 continue
@@ -371,6 +404,29 @@ class QuickSortState:
                 int(lower[int(rng.integers(len(lower)))]), int(upper[int(rng.integers(len(upper)))])
             )
             if pair not in avoid:
+                return pair
+        return None
+
+    def _repeat_check(self, avoid: Collection[Pair] = ()) -> Pair | None:
+        """A pair voted on once, the one the other votes support least (smallest margin
+        of its winner's replayed mu over its loser's), asked again.
+
+        A consistent labeler repeats the answer; a noisy one flips a near-equal pair
+        almost every other time, and the other votes' support is the best guess of
+        which pairs are near-equal. A known order far apart (an item placed by
+        transitivity against its pivot) is flipped rarely: with those checks alone (even
+        the closest ones first) and pivot questions least certain first, 1 of 16
+        labelers at 90% was never caught
+        after 30 checks; with repeats all 16 were caught by 230 votes at N = 200
+        (median 216, was 234), so fewer checks (``min_checks``) do.
+        """
+        if not self.decisive:
+            return None
+        votes = np.array(self.decisive)
+        margin = self.mu[votes[:, 0]] - self.mu[votes[:, 1]]
+        for t in np.argsort(margin, kind="stable")[:64].tolist():
+            pair = key(int(votes[t, 0]), int(votes[t, 1]))
+            if pair not in avoid and pair not in self.repeated:
                 return pair
         return None
 

@@ -491,3 +491,54 @@ def test_a_pivot_that_tied_its_equal_class_is_placed_by_the_within_scores() -> N
     assert order(sort.order_scores(within)) == [x, y, p]
     sort.place_tied_pivots = False  # before: the pivot above its whole equal class
     assert order(sort.order_scores(within)) == [p, x, y]
+
+
+@pytest.mark.parametrize("noise", [0.5, 1.03])  # about 90% and 80% labelers
+def test_spot_checks_re_ask_the_least_supported_vote_and_catch_noise_soon(noise: float) -> None:
+    """A noisy labeler flips a near-equal pair about every other time: re-asking the
+    voted pair the other votes support least catches every one right after the sort
+    starts (at 1 vote per image); checks of far known orders alone miss most."""
+    caught = {}
+    for repeats in (True, False):
+        caught[repeats] = [
+            drive("active", n=100, votes=150, noise=noise, seed=s, repeat_checks=repeats)[
+                2
+            ]._noisy_at
+            for s in range(10)
+        ]
+    assert all(at is not None and at <= 140 for at in caught[True])
+    assert np.median(caught[True]) <= 120
+    assert sum(at is not None for at in caught[False]) <= 6
+
+    from ranker.selection.sortstate import QuickSortState
+
+    pool = Pool.empty(6, **PRESET)
+    sort = QuickSortState(pool, np.ones(6, dtype=bool))
+    for w, lo in ((0, 1), (2, 3), (4, 5)):
+        sort.add(w, lo, 1.0)
+    sort.mu[:] = [5.0, 0.0, 1.0, 0.9, 3.0, -3.0]  # the others barely support 2 over 3
+    rng = np.random.default_rng(0)
+    assert sort.check_pair(rng) == (2, 3)
+    assert sort.check_pair(rng, avoid={(2, 3)}) == (0, 1)  # the next least supported
+    sort.add(3, 2, 1.0)  # asked again, answered the other way: a contradiction
+    assert sort.contradictions == 1 and sort.checked == 1  # counted once, not twice
+    assert sort.check_pair(rng, avoid={(0, 1)}) == (4, 5)  # a pair is re-asked once
+
+
+def test_pivot_questions_come_least_certain_first() -> None:
+    """Items the ratings place far from the pivot wait: the one nearest it is asked."""
+    from ranker.selection.sortstate import QuickSortState
+
+    n = 9
+    pool = Pool.empty(n, **PRESET)
+    sort = QuickSortState(pool, np.ones(n, dtype=bool), max_candidates=1)
+    (s,) = sort.pivot  # one candidate: the pivot is chosen without a vote
+    p = sort.pivot[s]
+    sort.mu[:] = np.arange(n) * 3.0
+    sort.mu[p] = 10.0
+    near = min((i for i in range(n) if i != p), key=lambda i: abs(sort.mu[i] - 10.0))
+    rng = np.random.default_rng(0)
+    assert sort.next_pair(rng, np.ones(n, dtype=bool)) == tuple(sorted((p, near)))
+    sort.least_certain_first = False  # random order: some seed asks another item first
+    asked = {sort.next_pair(np.random.default_rng(k), np.ones(n, dtype=bool)) for k in range(8)}
+    assert len(asked) > 1
