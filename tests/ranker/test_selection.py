@@ -542,3 +542,13 @@ def test_pivot_questions_come_least_certain_first() -> None:
     sort.least_certain_first = False  # random order: some seed asks another item first
     asked = {sort.next_pair(np.random.default_rng(k), np.ones(n, dtype=bool)) for k in range(8)}
     assert len(asked) > 1
+
+
+def test_the_smallest_margins_come_in_the_full_sort_order() -> None:
+    from ranker.selection.sortstate import _smallest
+
+    rng = np.random.default_rng(9)
+    for _ in range(100):
+        values = np.round(rng.normal(size=int(rng.integers(1, 3000))), 1)  # many ties
+        k = int(rng.integers(1, 80))
+        np.testing.assert_array_equal(_smallest(values, k), np.argsort(values, kind="stable")[:k])
