@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -450,6 +451,16 @@ def test_background_refit_serves_the_last_finished_one(monkeypatch) -> None:
     from ranker.selection.refit_model import RefitModel
 
     monkeypatch.setattr(refit_model, "INLINE_SIZE", 0)  # every refit in the thread
+    # the thread's fit waits for the test's go: on a loaded machine it could otherwise
+    # finish before the "nothing to serve yet" assertions run
+    go, fit = threading.Event(), refit_model.bt_fit
+
+    def gated_fit(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            go.wait(10)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(refit_model, "bt_fit", gated_fit)
     _, pool, _, _ = drive("random", n=50, votes=120)
     inline, background = RefitModel(40), RefitModel(40, background=True)
     inline.update(pool)
@@ -458,6 +469,7 @@ def test_background_refit_serves_the_last_finished_one(monkeypatch) -> None:
     sel = make_selector("active", background=True, mode="refit")
     sel._model = background
     assert sel.refit_scores(pool) is None  # no wait: the caller falls back
+    go.set()
     background.wait(10)
     background.update(pool)
     assert background.ready and background.at == inline.at == 120
