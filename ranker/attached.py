@@ -136,6 +136,11 @@ class PrequentialLoop(ModelLoopSelector):
         self._predictions: list[float] = []
         super().__init__(features, **options)
 
+    def adopt(self, old: ModelLoopSelector) -> None:
+        super().adopt(old)
+        if isinstance(old, PrequentialLoop):  # the records before a snapshot stay valid
+            self._predictions = list(old._predictions)
+
     def before_vote(self, k: int, p_head: float, p_votes: float, result: float) -> None:
         self._predictions.append(p_head)
 

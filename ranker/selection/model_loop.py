@@ -193,6 +193,15 @@ class ModelLoopSelector:
             self.excess_loss, self._on, self._mark, tuple(self.switches),
         )  # fmt: skip
 
+    def adopt(self, old: ModelLoopSelector) -> None:
+        """Take over the snapshots of the selector this one replaces on the same features
+        (a project reloaded after a settings change): its first replay then restores the
+        last snapshot the log agrees with instead of replaying every vote."""
+        if old.features is not self.features:
+            raise ValueError("only a selector on the very same features can hand over")
+        self._snapshots = old._snapshots
+        self.reset()
+
     # ---- hooks for subclasses ---------------------------------------------------------
     def before_vote(self, k: int, p_head: float, p_votes: float, result: float) -> None:
         """Called with vote ``k``'s forecasts (P(first beats second) by the head and by the
