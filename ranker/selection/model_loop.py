@@ -175,7 +175,10 @@ class ModelLoopSelector:
         """Start again from the last valid snapshot (or from no vote at all)."""
         self.reset()
         self._start(pool)
-        made_with = (pool.n, self.votes_only.prior, self.prior, self.evidence)
+        made_with = (
+            pool.n, self.votes_only.prior, self.prior, self.evidence, self.guard_nats,
+            self.on_nats,
+        )  # fmt: skip
         snap = self._snapshots.latest(pool, made_with, self._every(pool))
         if snap is not None:
             snap.head.restore(self.head, snap.votes, pool)
@@ -196,7 +199,8 @@ class ModelLoopSelector:
     def adopt(self, old: ModelLoopSelector) -> None:
         """Take over the snapshots of the selector this one replaces on the same features
         (a project reloaded after a settings change): its first replay then restores the
-        last snapshot the log agrees with instead of replaying every vote."""
+        last snapshot the log agrees with instead of replaying every vote. ``old`` is
+        given up (the two would add snapshots to one store)."""
         if old.features is not self.features:
             raise ValueError("only a selector on the very same features can hand over")
         self._snapshots = old._snapshots
