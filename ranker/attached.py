@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ranker.errors import StudioError
-from ranker.online_head import HeadFeatures, OnlineHead
+from ranker.online_head import HeadFeatures
 from ranker.pool import Pool
 from ranker.selection.model_loop import ModelLoopSelector
 
@@ -122,36 +122,35 @@ def load_features(path: Path) -> StoredFeatures | None:
         return None
 
 
-class _RecordingHead(OnlineHead):
-    """An :class:`OnlineHead` that notes its prediction of each vote before taking it."""
-
-    predictions: list[float]
-
-    def add(self, a: int, b: int, result: float) -> None:
-        self.predictions.append(self.predict(a, b))
-        super().add(a, b, result)
-
-
 class PrequentialLoop(ModelLoopSelector):
     """The model-in-the-loop selector, plus the head's held-out prediction of every vote.
 
-    Each vote is predicted by the head as it stood before that vote (the same moment
-    the selector's own guard scores it), so the agreement is prequential: no vote is
-    ever judged by a head that learnt from it. Replays (restart, undo) rebuild the same
-    record, since the selector replays the log in order.
+    Each vote is predicted by the head as it stood before that vote (the same forecast
+    the selector's own guard scores, handed over by :meth:`before_vote`), so the
+    agreement is prequential: no vote is ever judged by a head that learnt from it.
+    Replays (restart, undo) rebuild the same record: the selector replays the log in
+    order and :meth:`rewind` drops what a replay will record again.
     """
 
-    def _start(self, pool: Pool) -> None:
-        super()._start(pool)
-        head = object.__new__(_RecordingHead)  # the same state, one method more
-        head.__dict__.update(self.head.__dict__)
-        head.predictions = []
-        self.head = head
+    def __init__(self, features: HeadFeatures, **options) -> None:
+        self._predictions: list[float] = []
+        super().__init__(features, **options)
+
+    def adopt(self, old: ModelLoopSelector) -> None:
+        super().adopt(old)
+        if isinstance(old, PrequentialLoop):  # the records before a snapshot stay valid
+            self._predictions = list(old._predictions)
+
+    def before_vote(self, k: int, p_head: float, p_votes: float, result: float) -> None:
+        self._predictions.append(p_head)
+
+    def rewind(self, votes: int) -> None:
+        del self._predictions[votes:]
 
     @property
     def predictions(self) -> list[float]:
         """P(first beats second) the head gave each vote before seeing it, in log order."""
-        return list(getattr(self.head, "predictions", []))
+        return list(self._predictions)
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,13 @@ class ProjectState:
         if self._features_key != key:
             features, _ = features_for(load_features(path), [img.uid for img in self.images])
             self._features_key, self._features = key, features
-        return PrequentialLoop(self._features) if self._features is not None else None
+        if self._features is None:
+            return None
+        loop = PrequentialLoop(self._features)
+        old = getattr(self, "selector", None)  # a reload on the same features: no replay
+        if isinstance(old, PrequentialLoop) and old.features is self._features:
+            loop.adopt(old)
+        return loop
 
     def attach_model(self, info: dict, uids, embeddings, base_scores) -> None:
         """Attach a model: store its record (source, label, fingerprint) in the settings

@@ -7,7 +7,9 @@ images, not only the two shown. This selector:
 - keeps an :class:`~ranker.online_head.OnlineHead` in step with the pool's vote log
   (one Laplace step per vote, a warm-started exact refit every ``refit_every`` votes,
   ``n / 50`` by default; refits happen at fixed vote counts, so replay after undo or a
-  restart gives the same state);
+  restart gives the same state; a snapshot of the whole state at each refit point,
+  :mod:`~ranker.selection.loop_snapshots`, lets an undo or a reset restore the last one
+  and replay only the votes after it, to the same floats);
 - picks, over a candidate set (the most uncertain images and random ones, each paired
   with its neighbours in the current ranking and with random partners), the pair whose
   outcome carries the most mutual information about the scores, the part about the
@@ -42,6 +44,7 @@ from ranker.online_head import PROBIT, HeadFeatures, HeadPrior, OnlineHead, evid
 from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
 from ranker.selection.common import Pair, VoteSync, candidate_pairs, key, random_pair
+from ranker.selection.loop_snapshots import HeadState, Snapshot, Snapshots
 
 GUARD_NATS = float(np.log(100.0))  # Ville: a false hand-over in at most ~1 run in 100
 _C2 = np.pi * np.log(2.0) / 2.0  # h(Phi(x)) ~ exp(-x^2 / (2 C^2)), binary entropy in bits
@@ -91,6 +94,7 @@ class ModelLoopSelector:
         guard_nats: float = GUARD_NATS,
         on_nats: float = GUARD_NATS,
         evidence: bool = False,
+        snapshots: bool = True,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
         self.refit_every = refit_every
@@ -99,10 +103,15 @@ class ModelLoopSelector:
         self.head_weight, self.guard_nats = head_weight, guard_nats
         self.evidence, self.on_nats = evidence, on_nats
         self.fallback = ActiveSelector()
+        self._snapshots = Snapshots() if snapshots else Snapshots(recent=0)
         self.reset()
 
     def reset(self) -> None:
+        """Forget the state; the next call rebuilds it from the pool's log (an undo, an
+        exclusion). The snapshots stay: the rebuild restores the last one the log still
+        agrees with and replays only the votes after it (:mod:`.loop_snapshots`)."""
         self._sync = VoteSync()
+        self._refit_at = 0  # vote count of the last refit (the restored snapshot's)
         self.head: OnlineHead | None = None
         self.votes_only: OnlineHead | None = None
         self.excess_loss = 0.0  # summed log loss of the head minus the votes-only fit
@@ -140,23 +149,75 @@ class ModelLoopSelector:
 
     def _update(self, pool: Pool) -> None:
         if self._sync.stale(pool) or self.head is None or self.head.phi.shape[0] != pool.n:
-            self.reset()
-            self._start(pool)
-        every = self.refit_every or max(10, pool.n // 50)
+            self._rebuild(pool)
+        every = self._every(pool)
         for k in self._sync.pending(pool):
-            if k and k % every == 0:
+            if k % every == 0 and k > self._refit_at:
                 if self.evidence:
                     self.head.prior = evidence_prior(self.head.fit, self.head.prior)
                 self.head.refit()
                 self.votes_only.refit()
                 self._sort()
+                self._refit_at = k
+                self._snapshots.take(self._snapshot(k))
             a, b, r = pool.first[k], pool.second[k], pool.result[k]
-            self.excess_loss += _log_loss(self.head.predict(a, b), r) - _log_loss(
-                self.votes_only.predict(a, b), r
-            )
+            p_head, p_votes = self.head.predict(a, b), self.votes_only.predict(a, b)
+            self.before_vote(k, p_head, p_votes, r)
+            self.excess_loss += _log_loss(p_head, r) - _log_loss(p_votes, r)
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
             self._guard(k + 1)
+
+    def _every(self, pool: Pool) -> int:
+        return self.refit_every or max(10, pool.n // 50)
+
+    def _rebuild(self, pool: Pool) -> None:
+        """Start again from the last valid snapshot (or from no vote at all)."""
+        self.reset()
+        self._start(pool)
+        made_with = (
+            pool.n, self.votes_only.prior, self.prior, self.evidence, self.guard_nats,
+            self.on_nats,
+        )  # fmt: skip
+        snap = self._snapshots.latest(pool, made_with, self._every(pool))
+        if snap is not None:
+            snap.head.restore(self.head, snap.votes, pool)
+            snap.votes_only.restore(self.votes_only, snap.votes, pool)
+            self.excess_loss, self._on, self._mark = snap.excess_loss, snap.on, snap.mark
+            self.switches = list(snap.switches)
+            self._sync.seen = self._refit_at = snap.votes
+            self._sort()
+        self._snapshots.follow(self.head)
+        self.rewind(self._sync.seen)
+
+    def _snapshot(self, votes: int) -> Snapshot:
+        return Snapshot(
+            votes, HeadState.of(self.head), HeadState.of(self.votes_only),
+            self.excess_loss, self._on, self._mark, tuple(self.switches),
+        )  # fmt: skip
+
+    def adopt(self, old: ModelLoopSelector) -> None:
+        """Take over the snapshots of the selector this one replaces on the same features
+        (a project reloaded after a settings change): its first replay then restores the
+        last snapshot the log agrees with instead of replaying every vote. ``old`` is
+        given up (the two would add snapshots to one store)."""
+        if old.features is not self.features:
+            raise ValueError("only a selector on the very same features can hand over")
+        self._snapshots = old._snapshots
+        self.reset()
+
+    # ---- hooks for subclasses ---------------------------------------------------------
+    def before_vote(self, k: int, p_head: float, p_votes: float, result: float) -> None:
+        """Called with vote ``k``'s forecasts (P(first beats second) by the head and by the
+        votes-only fit, each as it stood before that vote) before either takes it.
+
+        Votes come in log order, each once per replay; a replay (undo, reset) first
+        calls :meth:`rewind` with the vote it restarts at. Does nothing here."""
+
+    def rewind(self, votes: int) -> None:
+        """The state now stands just before vote ``votes`` (a rebuild restored a snapshot
+        there, or started from 0): drop what :meth:`before_vote` recorded from that vote
+        on. Does nothing here."""
 
     def _guard(self, votes: int) -> None:
         """One step of the two sequential tests (see the module docstring)."""

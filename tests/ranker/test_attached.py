@@ -208,3 +208,24 @@ def test_the_online_head_leaves_as_a_linear_model_on_the_embeddings(tmp_path):
     assert head.model_on == sel.model_on
     with pytest.raises(StudioError, match="not running"):
         linear_head(object(), project.ratings.pool)
+
+
+def test_a_settings_change_keeps_the_snapshots_and_equals_a_restart(tmp_path, monkeypatch):
+    studio, project = _project(tmp_path)
+    emb, quality = _truth()
+    project.attach_model(INFO, *_features(project, emb, quality))
+    _vote_truthfully(project, quality, 25)  # refits (and snapshots) at 10 and 20 votes
+    old = project.selector
+    project.update(instruction="Which one is sharper?")  # a reload: a new selector
+    assert project.selector is not old and project.selector._snapshots is old._snapshots
+    refits = []
+    with monkeypatch.context() as m:
+        m.setattr(OnlineHead, "refit", lambda self, f=OnlineHead.refit: refits.append(f(self)))
+        board, status = project.leaderboard(), project.model_status()
+    assert refits == []  # restored at 20 votes: 5 online steps, no refit
+    predictions, scores = project.selector.predictions, project.selector.head.scores.copy()
+    studio.close()
+    again = Studio(tmp_path / "studio.db").project("p")  # a restart replays every vote
+    assert again.leaderboard() == board and again.model_status() == status
+    assert again.selector.predictions == predictions
+    assert np.array_equal(again.selector.head.scores, scores)

@@ -150,3 +150,117 @@ def test_pair_information_prefers_close_uncertain_pairs_and_splits_the_head_part
     assert head[2] == pytest.approx(0.0, abs=1e-12)  # nothing to learn about a known head
     assert head[0] == pytest.approx(total[0])  # all the uncertainty is the head's
     assert 0 < head[3] < total[3] <= 1.0  # bits
+
+
+def _state(selector) -> dict:
+    """Everything a selector derives from the votes, for exact comparison."""
+    out = {
+        "excess_loss": selector.excess_loss,
+        "on": selector.model_on,
+        "mark": selector._mark,
+        "switches": list(selector.switches),
+        "order": selector.order,
+        "predictions": getattr(selector, "predictions", None),
+    }
+    for name in ("head", "votes_only"):
+        h = getattr(selector, name)
+        fit = h.fit
+        out |= {f"{name}.{k}": v for k, v in vars(fit).items()}
+        out |= {f"{name}.scores": h.scores, f"{name}.head_var": h.head_var}
+        out |= {f"{name}.prior": h.prior, f"{name}.votes": (h.first, h.second, h.result)}
+    return out
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # bit for bit
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("evidence", [False, True])
+def test_undo_through_a_snapshot_equals_a_fresh_replay_bit_for_bit(evidence):
+    from ranker.attached import PrequentialLoop
+
+    class Spy(PrequentialLoop):
+        def rewind(self, votes: int) -> None:
+            super().rewind(votes)
+            restarts.append(votes)
+
+    features, q, rng = _project(signal=True)
+    pool = Pool.empty(150)
+    live, restarts = Spy(features, refit_every=10, evidence=evidence), []
+    _label(live, pool, q, rng, 80)
+    _label(live, pool, -q, rng, 120)  # the guard comes on, then hands back
+    assert len(live.switches) >= 2
+    assert pool.n_votes == 200 and restarts == [0]
+    for cut in (1, 9, 10, 55, 120):  # a vote, to a refit point exactly, across refits...
+        for votes in (pool.first, pool.second, pool.result):
+            del votes[len(votes) - cut :]
+        live.reset()  # what the session's undo does
+        live.ranking(pool)
+        fresh = PrequentialLoop(features, refit_every=10, evidence=evidence)
+        fresh.ranking(pool)
+        _assert_same(_state(live), _state(fresh))
+        assert len(live.predictions) == pool.n_votes
+    # 199 votes: the refit at 190; 190 votes: the one at 180 (the shorter log has not
+    # reached the refit at 190); 180: 170; 125: the older grid's 120; 5: none
+    assert restarts == [0, 190, 180, 170, 120, 0]
+
+
+def test_an_undo_in_the_middle_and_new_votes_after_it_match_a_fresh_replay():
+    class Spy(ModelLoopSelector):
+        def rewind(self, votes: int) -> None:
+            restarts.append(votes)
+
+    features, q, rng = _project(signal=True)
+    pool = Pool.empty(150)
+    live, restarts = Spy(features, refit_every=10), []
+    _label(live, pool, q, rng, 97)
+    # the session's undo of an older vote: the later votes are re-applied after it
+    for votes in (pool.first, pool.second, pool.result):
+        del votes[63]
+    live.ranking(pool)  # the log shrank under the selector: it rebuilds by itself
+    assert restarts == [0, 60]  # the last snapshot the new log still agrees with
+    _label(live, pool, q, rng, 30)  # and goes on from there
+    fresh = ModelLoopSelector(features, refit_every=10)
+    fresh.ranking(pool)
+    _assert_same(_state(live), _state(fresh))
+
+
+def test_an_undo_replays_only_the_votes_since_the_last_snapshot(monkeypatch):
+    from ranker.online_head import OnlineHead
+
+    features, q, rng = _project(signal=True)
+    pool = Pool.empty(150)
+    live = ModelLoopSelector(features, refit_every=10)
+    _label(live, pool, q, rng, 95)
+    calls = []
+    monkeypatch.setattr(OnlineHead, "refit", lambda self: calls.append(1))
+    monkeypatch.setattr(OnlineHead, "add", lambda self, *vote: calls.append(2))
+    for votes in (pool.first, pool.second, pool.result):
+        votes.pop()
+    live.reset()
+    live.ranking(pool)
+    assert calls == [2, 2] * 4  # votes 90..93 (two fits each), no refit
+    off = ModelLoopSelector(features, refit_every=10, snapshots=False)
+    calls.clear()
+    off.ranking(pool)
+    assert calls.count(1) == 2 * 9 and calls.count(2) == 2 * 94  # the whole log
+
+
+def test_snapshots_stay_within_their_bound():
+    from ranker.selection.loop_snapshots import RECENT, SPREAD, Snapshots
+
+    features, q, rng = _project(signal=True, n=40)
+    pool = Pool.empty(40)
+    live = ModelLoopSelector(features, refit_every=2)
+    _label(live, pool, q, rng, 300, avoid_last=False)  # 149 refit points
+    store: Snapshots = live._snapshots
+    kept = [s.votes for s in store.items]
+    assert len(kept) <= RECENT + SPREAD
+    assert kept[-RECENT:] == [292, 294, 296, 298]  # the latest, for undo
+    assert kept[0] <= 300 // (SPREAD // 2)  # and old ones, spread over the log
+    assert store.nbytes() < (RECENT + SPREAD) * 2 * (24 * 40 + 8 * 9 * 10)
