@@ -264,3 +264,33 @@ def test_snapshots_stay_within_their_bound():
     assert kept[-RECENT:] == [292, 294, 296, 298]  # the latest, for undo
     assert kept[0] <= 300 // (SPREAD // 2)  # and old ones, spread over the log
     assert store.nbytes() < (RECENT + SPREAD) * 2 * (24 * 40 + 8 * 9 * 10)
+
+
+def test_a_pick_scores_a_bounded_candidate_set_and_never_refits(monkeypatch):
+    # the latency bound as work, not wall time: a pick scores the same number of
+    # candidate pairs at any N and never runs a refit (refits belong to fixed vote counts)
+    import ranker.selection.model_loop as loop
+
+    scored: list[int] = []
+    real = loop.pair_information
+
+    def counting(mean, var_head, var_offsets):
+        scored.append(len(mean))
+        return real(mean, var_head, var_offsets)
+
+    monkeypatch.setattr(loop, "pair_information", counting)
+    sizes = {}
+    for n in (300, 3000):
+        features, q, rng = _project(signal=True, n=n)
+        pool = Pool.empty(n)
+        selector = ModelLoopSelector(features)
+        _label(selector, pool, q, rng, 80)
+        assert selector.model_on
+        refits: list[int] = []
+        monkeypatch.setattr(selector.head, "refit", lambda *a, _r=refits, **k: _r.append(1))
+        scored.clear()
+        for _ in range(5):
+            selector.next_pair(pool, rng)
+        assert refits == [] and len(scored) == 5
+        sizes[n] = max(scored)
+    assert 500 < sizes[3000] <= 2000 and sizes[3000] <= 1.1 * sizes[300], sizes
