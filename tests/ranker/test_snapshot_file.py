@@ -263,3 +263,22 @@ def test_detaching_deletes_the_snapshot_with_the_features(tmp_path):
     assert file.exists() and project.features_file.exists()
     assert project.detach_model()
     assert not file.exists() and not project.features_file.exists()
+
+
+def test_attaching_the_same_model_again_restores_and_new_features_replay(tmp_path, monkeypatch):
+    _, project = _project(tmp_path)
+    emb, quality = _truth()
+    project.attach_model(INFO, *_features(project, emb, quality))
+    _vote_truthfully(project, quality, 25)
+    before = _board_and_state(project)
+    refits = []
+    with monkeypatch.context() as m:
+        m.setattr(OnlineHead, "refit", lambda self, f=OnlineHead.refit: refits.append(f(self)))
+        project.attach_model(INFO, *_features(project, emb, quality))  # the same embeddings
+        again = _board_and_state(project)
+        assert refits == []  # a new features object, the same floats: from the file
+        project.attach_model(INFO, *_features(project, emb * 1.01, quality))  # new features
+        project.leaderboard()
+        assert len(refits) == 4  # every vote replayed: refits at 10 and 20, both fits
+    assert again[0] == before[0] and again[1] == before[1]
+    _assert_same(again[2], before[2])
