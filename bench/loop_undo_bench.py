@@ -11,7 +11,10 @@ same log:
 - ``undo older``: an undo of a vote ``--older`` votes back (another labeler's vote:
   the later votes are re-applied after it);
 - ``reload``: the project reloaded on the same features (a settings change), the new
-  selector adopting the old one's snapshots.
+  selector adopting the old one's snapshots;
+- ``restart``: a fresh selector (a server restart, the project opened in a new process)
+  catching up with the log, with the snapshot file the first one wrote on disk
+  (:mod:`ranker.selection.snapshot_file`) or, ``off``, without one.
 
 ``off`` is the same selector with snapshots turned off (``snapshots=False``: every
 rebuild replays the whole log, as before snapshots); both must end in the same state,
@@ -34,7 +37,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -47,6 +52,7 @@ from rank_bench import noise_scale, p_first_wins  # noqa: E402
 from ranker.online_head import HeadFeatures  # noqa: E402
 from ranker.pool import Pool  # noqa: E402
 from ranker.selection.model_loop import ModelLoopSelector  # noqa: E402
+from ranker.selection.snapshot_file import SnapshotFile  # noqa: E402
 
 
 def vote_log(q: np.ndarray, votes: int, seed: int) -> Pool:
@@ -73,13 +79,18 @@ def _drop(pool: Pool, k: int) -> None:
     pool.counts = np.bincount(np.concatenate([pool.first, pool.second]), minlength=pool.n)
 
 
-def run(features: HeadFeatures, log: Pool, older: int) -> dict:
+def _state(sel: ModelLoopSelector) -> tuple:
+    return sel.excess_loss, sel.switches, sel.head.scores, sel.votes_only.scores
+
+
+def run(features: HeadFeatures, log: Pool, older: int, folder: Path) -> dict:
     out, states = {}, {}
     for mode in ("off", "on"):
         pool = Pool.empty(log.n)
         for w, lo, r in zip(log.first, log.second, log.result, strict=True):
             pool.record(w, lo, r == 0.5)
-        sel = ModelLoopSelector(features, snapshots=mode == "on")
+        file = SnapshotFile(folder / f"{mode}-loop.npz") if mode == "on" else None
+        sel = ModelLoopSelector(features, snapshots=mode == "on", snapshot_file=file)
         times = {"rebuild": _catch_up(sel, pool)}
         _drop(pool, pool.n_votes - 1)
         sel.reset()  # the session's undo
@@ -90,13 +101,21 @@ def run(features: HeadFeatures, log: Pool, older: int) -> dict:
         new = ModelLoopSelector(features, snapshots=mode == "on")
         new.adopt(sel)
         times["reload"] = _catch_up(new, pool)
+        fresh = ModelLoopSelector(features, snapshots=mode == "on", snapshot_file=file)
+        times["restart"] = _catch_up(fresh, pool)
         out[mode] = times
         out[f"{mode} snapshot MB"] = new._snapshots.nbytes() / 2**20
         out["model on"] = new.model_on
-        states[mode] = (new.excess_loss, new.switches, new.head.scores, new.votes_only.scores)
-    a, b = states["off"], states["on"]
-    assert a[0] == b[0] and a[1] == b[1], "snapshots changed the guard"
-    assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3]), "snapshots changed a fit"
+        states[mode], states[f"{mode} restart"] = _state(new), _state(fresh)
+        if file is not None:
+            out["file MB"] = file.path.stat().st_size / 2**20
+            t0 = time.perf_counter()
+            fresh._write(pool)  # what a refit point adds to a vote request
+            out["file write s"] = time.perf_counter() - t0
+    for other in ("on", "off restart", "on restart"):
+        a, b = states["off"], states[other]
+        assert a[0] == b[0] and a[1] == b[1], f"{other}: snapshots changed the guard"
+        assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3]), f"{other}: a fit"
     return out
 
 
@@ -114,8 +133,9 @@ def main() -> None:
     print("| votes | what | no snapshots (s) | snapshots (s) | speed-up |")
     print("|---|---|---|---|---|")
     for votes in args.votes:
-        r = run(features, vote_log(world.quality, votes, args.seed), args.older)
-        for what in ("rebuild", "undo last", "undo older", "reload"):
+        with tempfile.TemporaryDirectory() as folder:
+            r = run(features, vote_log(world.quality, votes, args.seed), args.older, Path(folder))
+        for what in ("rebuild", "undo last", "undo older", "reload", "restart"):
             off, on = r["off"][what], r["on"][what]
             print(f"| {votes:,} | {what} | {off:.2f} | {on:.3f} | {off / on:.0f}x |", flush=True)
         extra = {k: v for k, v in r.items() if k not in ("off", "on")}

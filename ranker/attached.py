@@ -12,6 +12,9 @@ that, numpy only (the ranker never imports torch):
 - the features live beside the vote database, one file per project
   (``<data dir>/model_loop/project-<id>.npz``: uids, embeddings, base scores), written
   atomically; they are read back on every replay, so no model is loaded after a restart;
+- the selector's latest snapshots live beside them (``project-<id>-loop.npz``,
+  :mod:`ranker.selection.snapshot_file`), so a restart replays only the votes since the
+  last refit; a cache checked against the features, the settings and the vote log;
 - :class:`PrequentialLoop` records, for every vote, what the head predicted *before*
   it saw that vote (held-out by construction), from which :func:`loop_status` reports
   the model's agreement with the votes and the share of the ranking that rests on votes.
@@ -44,6 +47,11 @@ def features_path(db_path: str | Path, project_id: int) -> Path:
     """Where a project's features live: beside the vote database, keyed by project id
     (a renamed or re-created project with the same name never reads stale features)."""
     return Path(db_path).parent / FEATURES_DIR / f"project-{project_id}.npz"
+
+
+def snapshot_path(db_path: str | Path, project_id: int) -> Path:
+    """Where the selector's snapshots of a project live: beside its features."""
+    return Path(db_path).parent / FEATURES_DIR / f"project-{project_id}-loop.npz"
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,15 @@ class PrequentialLoop(ModelLoopSelector):
 
     def rewind(self, votes: int) -> None:
         del self._predictions[votes:]
+
+    def record_until(self, votes: int) -> np.ndarray:
+        return np.asarray(self._predictions[:votes], dtype=np.float64)
+
+    def restore_record(self, record: np.ndarray | None, votes: int) -> bool:
+        if record is None or record.shape != (len(record),) or len(record) < votes:
+            return False
+        self._predictions = [float(p) for p in record[:votes]]
+        return True
 
     @property
     def predictions(self) -> list[float]:

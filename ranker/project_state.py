@@ -30,11 +30,13 @@ from ranker.attached import (
     loop_status,
     ranked_by,
     save_features,
+    snapshot_path,
 )
 from ranker.errors import StudioError, UnknownImageError
 from ranker.intake import IntakeReport, extract_zip, folder_files, intake_files
 from ranker.ratings import RatingConfig, Ratings
 from ranker.results import Progress, default_order, leaderboard_rows, progress_of
+from ranker.selection.snapshot_file import SnapshotFile
 from ranker.store import ImageRow, ProjectRow, Store, VoteRow
 
 DEFAULT_SETTINGS = {
@@ -276,7 +278,9 @@ class ProjectState:
             self._features_key, self._features = key, features
         if self._features is None:
             return None
-        loop = PrequentialLoop(self._features)
+        loop = PrequentialLoop(
+            self._features, snapshot_file=SnapshotFile(snapshot_path(self.store.path, self.row.id))
+        )
         old = getattr(self, "selector", None)  # a reload on the same features: no replay
         if isinstance(old, PrequentialLoop) and old.features is self._features:
             loop.adopt(old)
@@ -312,13 +316,15 @@ class ProjectState:
 
     def detach_model(self) -> bool:
         """Back to the project's own strategy, exactly as if no model had been attached.
-        Returns False when none was. The features file goes; the embedding cache stays."""
+        Returns False when none was. The features file and the selector's snapshots go;
+        the embedding cache stays."""
         with self._lock:
             if self.attached_model is None:
                 return False
             settings = {k: v for k, v in self.row.settings.items() if k != SETTING}
             self.store.update_project(self.row.id, settings=settings)
             self.features_file.unlink(missing_ok=True)
+            snapshot_path(self.store.path, self.row.id).unlink(missing_ok=True)
             self._reload()
             return True
 

@@ -9,7 +9,9 @@ images, not only the two shown. This selector:
   ``n / 50`` by default; refits happen at fixed vote counts, so replay after undo or a
   restart gives the same state; a snapshot of the whole state at each refit point,
   :mod:`~ranker.selection.loop_snapshots`, lets an undo or a reset restore the last one
-  and replay only the votes after it, to the same floats);
+  and replay only the votes after it, to the same floats; with a ``snapshot_file``,
+  :mod:`~ranker.selection.snapshot_file`, the latest ones also go to disk, so a restart
+  replays only the votes since the last refit);
 - picks, over a candidate set (the most uncertain images and random ones, each paired
   with its neighbours in the current ranking and with random partners), the pair whose
   outcome carries the most mutual information about the scores, the part about the
@@ -45,6 +47,7 @@ from ranker.pool import Pool
 from ranker.selection.active import ActiveSelector, refit_prior
 from ranker.selection.common import Pair, VoteSync, candidate_pairs, key, random_pair
 from ranker.selection.loop_snapshots import HeadState, Snapshot, Snapshots
+from ranker.selection.snapshot_file import KEEP, SnapshotFile, features_digest, fingerprint
 
 GUARD_NATS = float(np.log(100.0))  # Ville: a false hand-over in at most ~1 run in 100
 _C2 = np.pi * np.log(2.0) / 2.0  # h(Phi(x)) ~ exp(-x^2 / (2 C^2)), binary entropy in bits
@@ -95,6 +98,7 @@ class ModelLoopSelector:
         on_nats: float = GUARD_NATS,
         evidence: bool = False,
         snapshots: bool = True,
+        snapshot_file: SnapshotFile | None = None,
     ) -> None:
         self.features, self.prior = features, prior or HeadPrior()
         self.refit_every = refit_every
@@ -104,6 +108,8 @@ class ModelLoopSelector:
         self.evidence, self.on_nats = evidence, on_nats
         self.fallback = ActiveSelector()
         self._snapshots = Snapshots() if snapshots else Snapshots(recent=0)
+        self.snapshot_file = snapshot_file if snapshots else None
+        self._phi_digest: str | None = None  # the features' part of the file's fingerprint
         self.reset()
 
     def reset(self) -> None:
@@ -150,7 +156,7 @@ class ModelLoopSelector:
     def _update(self, pool: Pool) -> None:
         if self._sync.stale(pool) or self.head is None or self.head.phi.shape[0] != pool.n:
             self._rebuild(pool)
-        every = self._every(pool)
+        every, taken = self._every(pool), False
         for k in self._sync.pending(pool):
             if k % every == 0 and k > self._refit_at:
                 if self.evidence:
@@ -160,6 +166,7 @@ class ModelLoopSelector:
                 self._sort()
                 self._refit_at = k
                 self._snapshots.take(self._snapshot(k))
+                taken = True
             a, b, r = pool.first[k], pool.second[k], pool.result[k]
             p_head, p_votes = self.head.predict(a, b), self.votes_only.predict(a, b)
             self.before_vote(k, p_head, p_votes, r)
@@ -167,6 +174,8 @@ class ModelLoopSelector:
             self.head.add(a, b, r)
             self.votes_only.add(a, b, r)
             self._guard(k + 1)
+        if taken and self.snapshot_file is not None and self._snapshots.items:
+            self._write(pool)  # once per catch-up: a replay of 10,000 votes writes once
 
     def _every(self, pool: Pool) -> int:
         return self.refit_every or max(10, pool.n // 50)
@@ -180,6 +189,8 @@ class ModelLoopSelector:
             self.on_nats,
         )  # fmt: skip
         snap = self._snapshots.latest(pool, made_with, self._every(pool))
+        if snap is None and self.snapshot_file is not None:
+            snap = self._from_file(pool)
         if snap is not None:
             snap.head.restore(self.head, snap.votes, pool)
             snap.votes_only.restore(self.votes_only, snap.votes, pool)
@@ -189,6 +200,28 @@ class ModelLoopSelector:
             self._sort()
         self._snapshots.follow(self.head)
         self.rewind(self._sync.seen)
+
+    def _digest(self, pool: Pool) -> str:
+        """The snapshot file's fingerprint: the features, the settings key, the interval."""
+        if self._phi_digest is None:
+            self._phi_digest = features_digest(self.features.phi)
+        return fingerprint(self._phi_digest, self._snapshots.key, self._every(pool))
+
+    def _from_file(self, pool: Pool) -> Snapshot | None:
+        """The last snapshot on disk valid for the pool's log, kept in memory too; None
+        (a full replay) when there is none or what the subclass recorded is missing."""
+        found, record = self.snapshot_file.load(self._digest(pool), pool, self.features.p)
+        if not found or not self.restore_record(record, found[-1].votes):
+            return None
+        for snap in found:
+            self._snapshots.take(snap)
+        return found[-1]
+
+    def _write(self, pool: Pool) -> None:
+        items = self._snapshots.items[-KEEP:]
+        log_of = (self.head.first, self.head.second, self.head.result)
+        record = self.record_until(items[-1].votes)
+        self.snapshot_file.save(self._digest(pool), items, log_of, record)
 
     def _snapshot(self, votes: int) -> Snapshot:
         return Snapshot(
@@ -218,6 +251,17 @@ class ModelLoopSelector:
         """The state now stands just before vote ``votes`` (a rebuild restored a snapshot
         there, or started from 0): drop what :meth:`before_vote` recorded from that vote
         on. Does nothing here."""
+
+    def record_until(self, votes: int) -> np.ndarray | None:
+        """What :meth:`before_vote` recorded for the first ``votes`` votes, to be written
+        with the snapshots (floats, one per vote); None here (nothing recorded)."""
+        return None
+
+    def restore_record(self, record: np.ndarray | None, votes: int) -> bool:
+        """Take the first ``votes`` values of a record :meth:`record_until` wrote, as
+        if the votes before ``votes`` had been replayed; False when it cannot (then the
+        snapshot is not used). True here."""
+        return True
 
     def _guard(self, votes: int) -> None:
         """One step of the two sequential tests (see the module docstring)."""

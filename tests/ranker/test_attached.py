@@ -225,7 +225,7 @@ def test_a_settings_change_keeps_the_snapshots_and_equals_a_restart(tmp_path, mo
     assert refits == []  # restored at 20 votes: 5 online steps, no refit
     predictions, scores = project.selector.predictions, project.selector.head.scores.copy()
     studio.close()
-    again = Studio(tmp_path / "studio.db").project("p")  # a restart replays every vote
+    again = Studio(tmp_path / "studio.db").project("p")  # a restart: from the file
     assert again.leaderboard() == board and again.model_status() == status
     assert again.selector.predictions == predictions
     assert np.array_equal(again.selector.head.scores, scores)
