@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from ranker.attached import features_path, snapshot_path
 from ranker.project_state import DEFAULT_SETTINGS, ProjectState
 from ranker.ratings import RatingConfig
 from ranker.results import Progress
@@ -80,6 +81,9 @@ class Studio:
             row = self.store.get_project(name)
             self.store.delete_project(row.id)
             self._sessions.pop(name, None)
+            # the model loop's files beside the database are the project's too
+            features_path(self.store.path, row.id).unlink(missing_ok=True)
+            snapshot_path(self.store.path, row.id).unlink(missing_ok=True)
 
     def close(self) -> None:
         self.store.close()

@@ -229,3 +229,20 @@ def test_a_settings_change_keeps_the_snapshots_and_equals_a_restart(tmp_path, mo
     assert again.leaderboard() == board and again.model_status() == status
     assert again.selector.predictions == predictions
     assert np.array_equal(again.selector.head.scores, scores)
+
+
+def test_deleting_a_project_removes_its_model_files(tmp_path):
+    from ranker.attached import features_path, snapshot_path
+
+    studio, project = _project(tmp_path)
+    emb, quality = _truth()
+    project.attach_model(INFO, *_features(project, emb, quality))
+    _vote_truthfully(project, quality, 30)  # past a refit point: a snapshot file is written
+    pid = project.row.id
+    features, snapshot = (
+        features_path(studio.store.path, pid),
+        snapshot_path(studio.store.path, pid),
+    )
+    assert features.exists() and snapshot.exists()
+    studio.delete_project("p")
+    assert not features.exists() and not snapshot.exists()
