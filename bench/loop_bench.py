@@ -195,6 +195,27 @@ def report(results: list[dict]) -> list[dict]:
     return rows
 
 
+def markdown(rows: list[dict]) -> None:
+    """The README's table: votes per image to strict tau 0.8 and 0.9, own / refit."""
+    print(
+        "| N | world | strategy | seeds | tau 0.8 (own / refit) | x `active` "
+        "| tau 0.9 (own / refit) | x `active` | pick p99 ms (CPU) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = []
+        for t in TARGETS:
+            cells.append(f"{_fmt(r[f'own_{t}']).strip()} / {_fmt(r[f'refit_{t}']).strip()}")
+            x = r.get(f"ratio_{t}")
+            cells.append("" if x is None or r["strategy"] == "active" else f"{x:.2f}x")
+        world = "(any)" if r["world"] == "any" else r["world"]
+        print(
+            f"| {r['n']:,} | {world} | `{r['strategy']}` | {r['seeds']} | "
+            + " | ".join(cells)
+            + f" | {r['pick_cpu_p99_ms']:.1f} |"
+        )
+
+
 def no_signal_check(results: list[dict]) -> None:
     """model_loop minus active (own rankings) at every budget, in the no-signal world."""
     for n in sorted({r["n"] for r in results}):
@@ -247,6 +268,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--quick", action="store_true", help="N = 300, d = 32, 1 seed")
     parser.add_argument("--json", help="write every run to this JSON file")
+    parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument(
         "--load",
         nargs="+",
@@ -261,6 +283,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 results += json.load(fh)["runs"]
         rows = report(results)
         no_signal_check(results)
+        if args.markdown:
+            markdown(rows)
         return rows
     if args.quick:
         args.sizes, args.seeds, args.dims, args.max_budget = [300], 1, 32, 3.0
@@ -281,6 +305,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = _pool_map(simulate, jobs, args.jobs)
     rows = report(results)
     no_signal_check(results)
+    if args.markdown:
+        markdown(rows)
     print(f"done in {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
