@@ -15,10 +15,8 @@ LEFT, RIGHT, TIE = "left", "right", "tie"
 OUTCOMES = (LEFT, RIGHT, TIE)
 
 # --- Leaderboard / our own export (JSON and CSV) -------------------------------------
-LEADERBOARD_COLUMNS = (
-    "rank",
-    "uid",
-    "path",
+# An image's rating and record, the same in the leaderboard and the dataset's images table
+RATING_COLUMNS = (
     "mu",
     "sigma",
     "conservative",
@@ -29,6 +27,7 @@ LEADERBOARD_COLUMNS = (
     "excluded",
     "exclusion_reason",
 )
+LEADERBOARD_COLUMNS = ("rank", "uid", "path", *RATING_COLUMNS)
 
 # --- Image Ranker's files (exact headers) ---------------------------------------------
 IR_COMPARISONS_HEADER = ("Winner", "Loser")
@@ -52,21 +51,8 @@ PAIRS_COLUMNS = (
 # The opt-in Pick-a-Pic-style export (and datasets published before images were stored
 # once) embeds both images in every pair row, in front of PAIRS_COLUMNS.
 EMBEDDED_IMAGE_COLUMNS = ("image_0", "image_1")
-IMAGES_COLUMNS = (
-    "uid",
-    "image",
-    "rank",  # the project's default leaderboard order (ranker.results.default_order)
-    "mu",
-    "sigma",
-    "conservative",
-    "wins",
-    "losses",
-    "ties",
-    "comparisons",
-    "excluded",
-    "exclusion_reason",
-    "context",
-)
+# rank: the project's default leaderboard order (ranker.results.default_order)
+IMAGES_COLUMNS = ("uid", "image", "rank", *RATING_COLUMNS, "context")
 TRL_COLUMNS = ("chosen", "rejected")
 TRL_EXTRA_COLUMNS = ("prompt",)  # the instruction, as TRL's prompt
 PICKAPIC_IMAGE_COLUMNS = ("jpg_0", "jpg_1")
